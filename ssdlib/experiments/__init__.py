@@ -1,0 +1,1 @@
+"""Experiment configurations (one TOML file per condition) and presets that scale them."""

@@ -1,0 +1,171 @@
+"""Training configurations: one TOML file per experimental condition, strictly validated.
+
+A config names the game, the agents' architecture, the reward scheme and the optimiser
+settings (the paper's Table 1 for Cleanup and Harvest). A preset (`presets.py`) scales the
+number of steps and games. Unknown fields, wrong types and out-of-range values are errors that
+name the field, never silently ignored.
+"""
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..envs import ENVIRONMENTS, OPTIONS
+from ..influence import DIVERGENCES
+
+CONFIG_DIR = Path(__file__).parent / "configs"
+REWARD_SCHEMES = ("extrinsic", "influence", "prosocial", "inequity_aversion")
+ALGORITHMS = ("a2c", "ppo")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """action_inputs: the LSTM sees the other agents' actions (one-hot). influencers: agents
+    0..K-1 act first and the others (influencees) see their actions of the same step."""
+
+    action_inputs: bool = False
+    influencers: int = 0
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """r^k = α e^k + β w(t) c^k (influence), e^k + η Σ_{i≠k} e^i (prosocial), or inequity
+    aversion (Hughes et al. 2018) with disadvantageous weight ia_alpha, advantageous
+    ia_beta and smoothing ia_lambda."""
+
+    scheme: str = "extrinsic"
+    extrinsic_weight: float = 1.0
+    influence_weight: float = 0.0
+    divergence: str = "kl"
+    influencee_reward: bool = False
+    curriculum_steps: float = 0.0  # env steps at the paper's scale (5e8); presets rescale it
+    prosocial_eta: float = 0.0
+    ia_alpha: float = 0.0
+    ia_beta: float = 0.0
+    ia_lambda: float = 0.95
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    algorithm: str = "a2c"
+    lr_init: float = 1e-3
+    lr_end: float = 1e-5
+    entropy_coef: float = 1e-3
+    value_coef: float = 0.5
+    gamma: float = 0.99
+    gae_lambda: float = 1.0
+    max_grad_norm: float = 40.0
+    rollout_length: int = 100
+    ppo_epochs: int = 10
+    ppo_minibatches: int = 4
+    ppo_clip: float = 0.3
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str
+    env: str
+    num_agents: int = 5
+    env_options: dict[str, Any] = field(default_factory=dict)
+    model: ModelConfig = ModelConfig()
+    reward: RewardConfig = RewardConfig()
+    optim: OptimConfig = OptimConfig()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Instantiate dataclass `cls` from `data`, checking names and types field by field."""
+    if not isinstance(data, dict):
+        raise ValueError(f"config field {where!r} must be a table, got {data!r}")
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise ValueError(f"unknown config field(s) {[f'{where}.{u}'.lstrip('.') for u in unknown]}")
+    values = {}
+    for name, value in data.items():
+        path = f"{where}.{name}".lstrip(".")
+        kind = known[name].type
+        if kind in (ModelConfig, RewardConfig, OptimConfig):
+            values[name] = _build(kind, value, path)
+            continue
+        expected = {float: (int, float), int: (int,), bool: (bool,), str: (str,)}.get(kind, (dict,))
+        if isinstance(value, bool) and kind is not bool or not isinstance(value, expected):
+            raise ValueError(f"config field {path!r} must be {getattr(kind, '__name__', kind)}, got {value!r}")
+        values[name] = float(value) if kind is float else value
+    missing = [f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING and f.name not in values]
+    if missing:
+        raise ValueError(f"config is missing field(s) {[f'{where}.{m}'.lstrip('.') for m in missing]}")
+    return cls(**values)
+
+
+def _check(config: Config) -> Config:
+    """Cross-field checks, each naming the offending field and value."""
+    def bad(path: str, value: Any, why: str) -> ValueError:
+        return ValueError(f"config field {path!r} = {value!r}: {why}")
+
+    if config.env not in ENVIRONMENTS:
+        raise bad("env", config.env, f"unknown env; choose from {sorted(ENVIRONMENTS)}")
+    unknown = set(config.env_options) - OPTIONS[config.env]
+    if unknown:
+        raise bad("env_options", sorted(unknown), f"unknown option(s); allowed {sorted(OPTIONS[config.env])}")
+    n, m, r, o = config.num_agents, config.model, config.reward, config.optim
+    if not 1 <= n <= 9:
+        raise bad("num_agents", n, "must be 1..9")
+    if not 0 <= m.influencers < n:
+        raise bad("model.influencers", m.influencers, f"must be 0..{n - 1} (influencees must remain)")
+    if r.scheme not in REWARD_SCHEMES:
+        raise bad("reward.scheme", r.scheme, f"choose from {list(REWARD_SCHEMES)}")
+    if r.divergence not in DIVERGENCES:
+        raise bad("reward.divergence", r.divergence, f"choose from {sorted(DIVERGENCES)}")
+    if r.scheme == "influence" and (m.influencers < 1 or not m.action_inputs):
+        raise bad("model.influencers", m.influencers, "the influence reward needs influencers >= 1 and action_inputs = true")
+    if r.curriculum_steps < 0:
+        raise bad("reward.curriculum_steps", r.curriculum_steps, "must be >= 0")
+    if not 0 <= r.ia_lambda < 1:
+        raise bad("reward.ia_lambda", r.ia_lambda, "must be in [0, 1)")
+    if o.algorithm not in ALGORITHMS:
+        raise bad("optim.algorithm", o.algorithm, f"choose from {list(ALGORITHMS)}")
+    for name in ("lr_init", "lr_end", "max_grad_norm"):
+        if getattr(o, name) <= 0:
+            raise bad(f"optim.{name}", getattr(o, name), "must be > 0")
+    for name in ("entropy_coef", "value_coef"):
+        if getattr(o, name) < 0:
+            raise bad(f"optim.{name}", getattr(o, name), "must be >= 0")
+    for name in ("gamma", "gae_lambda"):
+        if not 0 <= getattr(o, name) <= 1:
+            raise bad(f"optim.{name}", getattr(o, name), "must be in [0, 1]")
+    for name in ("rollout_length", "ppo_epochs", "ppo_minibatches"):
+        if getattr(o, name) < 1:
+            raise bad(f"optim.{name}", getattr(o, name), "must be >= 1")
+    if not 0 < o.ppo_clip < 1:
+        raise bad("optim.ppo_clip", o.ppo_clip, "must be in (0, 1)")
+    return config
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    return _check(_build(Config, data, ""))
+
+
+def config_names() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+
+
+def load_config(name_or_path: str | Path) -> Config:
+    """A packaged config by name (see `config_names`) or a TOML file path."""
+    path = Path(name_or_path)
+    if path.suffix != ".toml":
+        if str(name_or_path) not in config_names():
+            raise ValueError(f"unknown config {str(name_or_path)!r}; packaged configs: {config_names()}")
+        path = CONFIG_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ValueError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
+    return config_from_dict(data)

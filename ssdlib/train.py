@@ -1,0 +1,123 @@
+"""Train one condition for several seeds in one process, resumably.
+
+    python -m ssdlib.train cleanup_influence --preset cpu --seeds 0-4 --device cpu --out results/runs/x
+
+Rerunning the same command after an interruption resumes from the last checkpoint; a run
+folder holding a different config is an error (use another --out, or --restart).
+"""
+
+import argparse
+import json
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .experiments.config import load_config
+from .experiments.presets import get_preset
+from .runs import atomic_write, provenance, write_json, write_metrics
+from .training.checkpoint import load_trainer_state, trainer_state
+from .training.trainer import Trainer
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-4' -> [0, 1, 2, 3, 4]; '1,3,7' -> [1, 3, 7]; '5' -> [5]."""
+    try:
+        if "-" in text.strip("-"):
+            lo, hi = (int(x) for x in text.split("-"))
+            seeds = list(range(lo, hi + 1))
+        else:
+            seeds = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise ValueError(f"bad --seeds {text!r}: use a range like 0-4 or a list like 0,2,5") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"bad --seeds {text!r}: need distinct non-negative seeds")
+    return seeds
+
+
+def resolved_config(config_name: str, preset_name: str, seeds: list[int], device: str) -> dict:
+    config, preset = load_config(config_name), get_preset(preset_name)
+    return {"config": config.to_dict(), "preset": vars(preset) | {"name": preset.name}, "seeds": seeds}
+
+
+def train(config_name: str, preset_name: str, seeds: list[int], device: str, out: Path,
+          restart: bool = False, progress: bool = True, max_iterations: int | None = None) -> Path:
+    """Train (or resume) a run into `out`; returns `out`. `max_iterations` stops early
+    (for tests of resumption), leaving a checkpoint."""
+    resolved = resolved_config(config_name, preset_name, seeds, device)
+    config, preset = load_config(config_name), get_preset(preset_name)
+    checkpoint = out / "checkpoint.pt"
+    if (out / "config.json").is_file() and not restart:
+        previous = json.loads((out / "config.json").read_text())
+        if previous != json.loads(json.dumps(resolved, default=str)):
+            raise ValueError(f"run folder {str(out)!r} holds a different config; use another --out or --restart")
+    if restart:
+        for name in ("checkpoint.pt", "metrics.parquet", "done", "provenance.json"):
+            (out / name).unlink(missing_ok=True)
+    write_json(out / "config.json", resolved)
+
+    trainer = Trainer(config, preset, seeds, device)
+    if checkpoint.is_file():
+        load_trainer_state(trainer, torch.load(checkpoint, map_location=trainer.device, weights_only=False))
+    if (out / "done").is_file():
+        return out
+
+    def save() -> None:
+        write_metrics(out / "metrics.parquet", trainer.episodes)
+        atomic_write(checkpoint, lambda tmp: torch.save(trainer_state(trainer), tmp))
+        steps_per_s = trainer.env_steps * len(seeds) / max(trainer.wall_time, 1e-9)
+        write_json(out / "provenance.json", provenance(
+            device, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.wall_time,
+            env_steps_per_s=steps_per_s, agent_steps_per_s=steps_per_s * config.num_agents))
+
+    bar = tqdm(total=preset.total_steps, initial=trainer.env_steps, unit="step", disable=not progress,
+               desc=f"{config.name} [{preset.name}] seeds {seeds[0]}..{seeds[-1]}", dynamic_ncols=True)
+    recent: deque[float] = deque(maxlen=10 * len(seeds))
+    last_save, iterations = time.monotonic(), 0
+    while trainer.env_steps < preset.total_steps:
+        before, episodes_before = trainer.env_steps, len(trainer.episodes)
+        trainer.train_iteration()
+        iterations += 1
+        recent.extend(row["collective_reward"] for row in trainer.episodes[episodes_before:])
+        bar.update(trainer.env_steps - before)
+        bar.set_postfix(steps_per_s=f"{trainer.env_steps * len(seeds) / max(trainer.wall_time, 1e-9):,.0f}",
+                        collective=f"{np.mean(recent):.1f}" if recent else "-")
+        finished_episode = len(trainer.episodes) > episodes_before
+        if finished_episode and time.monotonic() - last_save >= preset.checkpoint_seconds:
+            save()
+            last_save = time.monotonic()
+        if max_iterations is not None and iterations >= max_iterations:
+            save()
+            bar.close()
+            return out
+    bar.close()
+    save()
+    atomic_write(out / "done", lambda tmp: Path(tmp).write_text("finished\n"))
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m ssdlib.train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("config", help="a packaged config name (e.g. cleanup_influence) or a .toml path")
+    parser.add_argument("--preset", default="smoke")
+    parser.add_argument("--seeds", default="0")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--out", type=Path, default=None, help="run folder (default results/runs/CONFIG/PRESET)")
+    parser.add_argument("--restart", action="store_true", help="discard an existing run in --out")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        seeds = parse_seeds(args.seeds)
+        out = args.out or Path("results/runs") / Path(args.config).stem / args.preset
+        train(args.config, args.preset, seeds, args.device, out, args.restart, not args.no_progress)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    print(out)
+
+
+if __name__ == "__main__":
+    main()
