@@ -192,7 +192,7 @@ class Trainer:
             live = (~done_models).float()[..., None]
             self.state = LSTMState(out["state"].h * live, out["state"].c * live)
             steps.append((images, out["conditioning"], out["actions"], out["logp"], out["value"], self.to_models(reward), done_models))
-            if bool(done[0]):
+            if self.env.t == 0:  # all games reached the horizon and reset (known on the host)
                 self._finish_episode()
         with torch.no_grad():
             last_value = self.act(self.obs, self.state)["value"]
