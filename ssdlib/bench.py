@@ -2,14 +2,20 @@
 
     python -m ssdlib.bench env --env cleanup --num-envs 1024 --steps 300 --device cpu
     python -m ssdlib.bench env --env harvest --sweep 1,64,256,1024,4096
+    python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --device cpu --num-envs 64 --seeds 1 --iterations 5
 
-Every run also measures a baseline in the same process: the same env stepping one game at a
+`env`: every run also measures a baseline in the same process: the same env stepping one game at a
 time (num_envs=1), which is how the reference implementation runs. Speeds are reported with
 their ratio to that baseline. The reference implementation's own published speed is quoted
 beside them, labelled as quoted, not measured here.
+
+`train`: whole training iterations (collect a rollout + one update) of the Trainer, per
+config, after one warm-up iteration; each config's speed is also given as its ratio to the
+first config's, measured in the same run (the baseline).
 """
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -17,7 +23,10 @@ import time
 import torch
 
 from .envs import ENVIRONMENTS, make_env
+from .experiments.config import load_config
+from .experiments.presets import PAPER_STEPS, Preset
 from .hardware import device_name
+from .training.trainer import Trainer
 
 # env steps/s of the public reference implementation, one CPU core, 5 agents (quoted, issue 2)
 REFERENCE_QUOTED = {"cleanup": 1640.0, "harvest": 1200.0}
@@ -83,7 +92,76 @@ def bench_env(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
+def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, device: str,
+               rollout_length: int | None = None, horizon: int | None = None) -> dict:
+    """Train `config_name` with `num_envs` games per seed and `seeds` seeds (0..seeds-1) for
+    one warm-up iteration, then time `iterations` iterations (collect + update). The preset
+    spans the paper's 5e8 steps, so learning-rate and curriculum schedules are the paper's."""
+    config = load_config(config_name)
+    if rollout_length is not None:
+        config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, rollout_length=rollout_length))
+    preset = Preset("bench", total_steps=int(PAPER_STEPS), num_envs=num_envs, horizon=horizon)
+    trainer = Trainer(config, preset, list(range(seeds)), device)
+    dev = trainer.device
+    trainer.update(trainer.collect())  # warm-up: allocator, lazy init
+    _sync(dev)
+    collect_s = update_s = 0.0
+    for _ in range(iterations):
+        start = time.perf_counter()
+        batch = trainer.collect()
+        _sync(dev)
+        middle = time.perf_counter()
+        trainer.update(batch)
+        _sync(dev)
+        collect_s += middle - start
+        update_s += time.perf_counter() - middle
+    seconds = collect_s + update_s
+    t_len = config.optim.rollout_length
+    env_steps = seeds * num_envs * t_len * iterations / seconds
+    return {
+        "config": config.name,
+        "algorithm": config.optim.algorithm,
+        "reward_scheme": config.reward.scheme,
+        "env": config.env,
+        "num_envs": num_envs,
+        "seeds": seeds,
+        "num_agents": config.num_agents,
+        "rollout_length": t_len,
+        "iterations": iterations,
+        "seconds": round(seconds, 4),
+        "collect_seconds": round(collect_s, 4),
+        "update_seconds": round(update_s, 4),
+        "env_steps_per_s": round(env_steps, 1),
+        "agent_steps_per_s": round(env_steps * config.num_agents, 1),
+    }
+
+
+def bench_train(args: argparse.Namespace) -> list[dict]:
+    for name in ("num_envs", "seeds", "iterations"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.rollout_length is not None and args.rollout_length < 1:
+        raise ValueError(f"--rollout-length must be positive, got {args.rollout_length}")
+    common = {
+        "bench": "train",
+        "device": str(args.device),
+        "device_name": device_name(args.device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    rows = []
+    for name in args.config:
+        row = {**common, **time_train(name, args.num_envs, args.seeds, args.iterations, args.device,
+                                      args.rollout_length, args.horizon)}
+        first = rows[0] if rows else row
+        row["baseline_config"] = first["config"]
+        row["ratio_vs_first"] = round(row["env_steps_per_s"] / first["env_steps_per_s"], 3)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ssdlib.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     env = sub.add_parser("env", help="env steps per second of the batched environments")
@@ -94,10 +172,25 @@ def main(argv: list[str] | None = None) -> None:
     env.add_argument("--baseline-steps", type=int, default=300, help="steps of the one-game baseline")
     env.add_argument("--device", default="cpu")
     env.add_argument("--sweep", default="", help="comma-separated num_envs values, e.g. 1,64,1024")
-    args = parser.parse_args(argv)
+    train = sub.add_parser("train", help="env steps per second of whole training iterations (collect + update)")
+    train.add_argument("--config", nargs="+", default=["cleanup_a3c", "cleanup_influence"],
+                       help="configs to time; the first is the baseline of ratio_vs_first")
+    train.add_argument("--device", default="cpu")
+    train.add_argument("--num-envs", type=int, default=64, help="games per seed")
+    train.add_argument("--seeds", type=int, default=1, help="number of seeds trained at once (0..seeds-1)")
+    train.add_argument("--iterations", type=int, default=5, help="timed iterations, after one warm-up")
+    train.add_argument("--rollout-length", type=int, default=None, help="override the config's rollout length")
+    train.add_argument("--horizon", type=int, default=None, help="override the game's episode length")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     try:
         if args.what == "env":
             bench_env(args)
+        elif args.what == "train":
+            bench_train(args)
     except ValueError as error:
         sys.exit(f"error: {error}")
 

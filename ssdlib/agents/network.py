@@ -90,7 +90,7 @@ class AgentNetworks(nn.Module):
         rgb = self.palette[image.long()]  # [M, E, 15, 15, 3], scaled to [0, 1]
         x = rgb.permute(1, 0, 4, 2, 3).reshape(e, m * 3, VIEW_SIZE, VIEW_SIZE)
         x = F.conv2d(x, self.conv_w.flatten(0, 1), self.conv_b.flatten(), groups=m)
-        x = F.relu(x).view(e, m, -1).transpose(0, 1)  # [M, E, 6*13*13]
+        x = F.relu(x).reshape(e, m, -1).transpose(0, 1)  # [M, E, 6*13*13] (reshape: M = 1 gives channels-last)
         x = torch.tanh(torch.baddbmm(self.fc1_b[:, None], x, self.fc1_w))
         return torch.tanh(torch.baddbmm(self.fc2_b[:, None], x, self.fc2_w))
 

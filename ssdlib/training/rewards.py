@@ -4,7 +4,6 @@ All take extrinsic rewards e [..., N] (one entry per agent) and return the rewar
 trains on, [..., N].
 """
 
-import torch
 from torch import Tensor
 
 
