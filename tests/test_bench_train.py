@@ -1,0 +1,51 @@
+"""`python -m ssdlib.bench train`: timed training iterations, one JSON line per config."""
+
+import json
+
+import pytest
+
+from ssdlib import bench
+
+TINY = ["--device", "cpu", "--num-envs", "2", "--iterations", "1", "--rollout-length", "3", "--horizon", "10"]
+
+
+def test_bench_train_prints_one_json_line_per_config(capsys):
+    bench.main(["train", "--config", "box_trapped_a3c", "box_trapped_influence", *TINY])
+    lines = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert [row["config"] for row in lines] == ["box_trapped_a3c", "box_trapped_influence"]
+    for row in lines:
+        for key in ("env_steps_per_s", "agent_steps_per_s", "num_envs", "seeds", "num_agents", "rollout_length",
+                    "algorithm", "config", "device", "device_name", "torch", "ratio_vs_first", "seconds"):
+            assert key in row, key
+        assert row["bench"] == "train" and row["device"] == "cpu"
+        assert row["num_envs"] == 2 and row["seeds"] == 1 and row["rollout_length"] == 3 and row["iterations"] == 1
+        assert row["env_steps_per_s"] > 0
+        assert row["agent_steps_per_s"] == pytest.approx(row["env_steps_per_s"] * row["num_agents"], abs=1.0)
+        assert row["baseline_config"] == "box_trapped_a3c"
+    assert [row["algorithm"] for row in lines] == ["a2c", "a2c"]
+    assert [row["reward_scheme"] for row in lines] == ["extrinsic", "influence"]
+    assert lines[0]["ratio_vs_first"] == 1.0
+    assert lines[1]["ratio_vs_first"] == pytest.approx(lines[1]["env_steps_per_s"] / lines[0]["env_steps_per_s"], rel=0.05)
+
+
+def test_bench_train_several_seeds(capsys):
+    bench.main(["train", "--config", "box_trapped_a3c", "--seeds", "2", "--device", "cpu", "--num-envs", "1",
+                "--iterations", "2", "--rollout-length", "2", "--horizon", "5"])
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert row["seeds"] == 2 and row["iterations"] == 2 and row["num_agents"] == 2
+    assert row["algorithm"] == "a2c" and row["ratio_vs_first"] == 1.0
+    # 2 seeds x 1 game x 2 steps x 2 iterations in `seconds`
+    assert row["env_steps_per_s"] == pytest.approx(8 / row["seconds"], rel=1e-2)
+
+
+def test_bench_train_defaults():
+    args = bench.build_parser().parse_args(["train"])
+    assert args.config == ["cleanup_a3c", "cleanup_influence"]
+    assert (args.device, args.num_envs, args.seeds, args.iterations) == ("cpu", 64, 1, 5)
+    assert args.rollout_length is None and args.horizon is None  # the config's and the game's own
+
+
+@pytest.mark.parametrize("bad", [["--config", "no_such_config"], ["--num-envs", "0"], ["--iterations", "0"]])
+def test_bench_train_rejects_bad_arguments(bad):
+    with pytest.raises(SystemExit, match="error"):
+        bench.main(["train", *TINY, *bad])
