@@ -196,9 +196,8 @@ class Trainer:
                 self._finish_episode()
         with torch.no_grad():
             last_value = self.act(self.obs, self.state)["value"]
-        cols = list(zip(*steps))
-        stack = lambda xs: None if xs[0] is None else torch.stack(xs)  # noqa: E731
-        return Rollout(*(stack(c) for c in cols), start_state=start_state, last_value=last_value)
+        columns = [None if col[0] is None else torch.stack(col) for col in zip(*steps)]
+        return Rollout(*columns, start_state=start_state, last_value=last_value)
 
     # ------------------------------------------------------------------ learning
     def evaluate(self, batch: Rollout, games: Tensor | slice = slice(None)) -> tuple[Tensor, Tensor]:
@@ -281,12 +280,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ episode metrics
     def _new_episode(self) -> None:
-        b, n = self.S * self.E, self.N
-        zeros = lambda: torch.zeros(b, n, device=self.device)  # noqa: E731
-        self.smoothed = zeros()
-        self._returns = zeros()
-        self._influence_sum = zeros()
-        self._events = {key: zeros() for key in EPISODE_EVENTS}
+        shape = (self.S * self.E, self.N)
+        self.smoothed = torch.zeros(shape, device=self.device)
+        self._returns = torch.zeros(shape, device=self.device)
+        self._influence_sum = torch.zeros(shape, device=self.device)
+        self._events = {key: torch.zeros(shape, device=self.device) for key in EPISODE_EVENTS}
+        b = shape[0]
         self._open_step = torch.full((b,), -1, device=self.device)
         self._t = 0
 
@@ -303,7 +302,9 @@ class Trainer:
 
     def _finish_episode(self) -> None:
         """Append one row per seed: means over that seed's games of the episode's figures."""
-        per_game = lambda x: x.reshape(self.S, self.E, *x.shape[1:]).cpu().numpy().astype(np.float64)  # noqa: E731
+        def per_game(x: Tensor) -> np.ndarray:
+            return x.reshape(self.S, self.E, *x.shape[1:]).cpu().numpy().astype(np.float64)
+
         returns = per_game(self._returns)  # [S, E, N]
         collective = metrics.collective_reward(returns)
         equality = metrics.equality(returns)
