@@ -25,7 +25,7 @@ class Preset:
 
 PRESETS = {
     "smoke": Preset("smoke", total_steps=1_600, num_envs=4, horizon=100, checkpoint_seconds=0.0),
-    "cpu": Preset("cpu", total_steps=2_000_000, num_envs=32),
+    "cpu": Preset("cpu", total_steps=2_000_000, num_envs=32, checkpoint_seconds=60.0),
     "gpu": Preset("gpu", total_steps=100_000_000, num_envs=1024),
     "paper": Preset("paper", total_steps=500_000_000, num_envs=1024),
 }
