@@ -59,3 +59,14 @@ def test_gallery_writes_images(tmp_path):
     for path in paths:
         image = mpimg.imread(path)
         assert image.ndim == 3 and image.shape[0] >= 11 * 16 and image.std() > 0
+
+
+def test_random_policy_returns_match_reward_table():
+    from ssdlib.experiments.random_policy import random_policy_returns
+
+    returns = random_policy_returns("harvest", num_games=3, episodes=2, seed=1, horizon=20)
+    assert returns.shape == (6, 5)
+    # each step costs at most 1 (FIRE) + 50 per penalty ray, and gives at most 1 apple
+    assert (returns <= 20).all() and returns.mean() < 0
+    with pytest.raises(ValueError, match="0"):
+        random_policy_returns("harvest", episodes=0)
