@@ -1,0 +1,37 @@
+"""The results API the book reads."""
+
+from pathlib import Path
+
+import pytest
+
+from ssdlib import results
+from ssdlib.train import train
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("results")
+    for config in ("box_trapped_a3c", "box_trapped_influence"):
+        train(config, "smoke", [0, 1], "cpu", results.run_dir(root, config, "smoke"), progress=False)
+    return root
+
+
+def test_load_metrics_labels_rows(results_dir):
+    frame = results.load_metrics(["box_trapped_a3c", "box_trapped_influence"], "smoke", results_dir)
+    assert set(frame.config) == {"box_trapped_a3c", "box_trapped_influence"}
+    assert set(frame.seed) == {0, 1} and (frame.preset == "smoke").all()
+    assert frame.finished.all() and frame.device_name.str.len().gt(0).all()
+    assert {"collective_reward", "equality", "return_0", "influence_0", "env_steps"} <= set(frame.columns)
+
+
+def test_available_runs_lists_both(results_dir):
+    runs = results.available_runs(results_dir)
+    assert sorted(runs.config) == ["box_trapped_a3c", "box_trapped_influence"]
+    assert runs.finished.all() and all(list(seeds) == [0, 1] for seeds in runs.seeds)
+
+
+def test_missing_run_names_the_file(results_dir):
+    with pytest.raises(FileNotFoundError, match="cleanup_a3c"):
+        results.load_metrics(["cleanup_a3c"], "smoke", results_dir)
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        results.run_info(results_dir / "nothing")
