@@ -109,7 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="run folder (default results/runs/CONFIG/PRESET)")
     parser.add_argument("--restart", action="store_true", help="discard an existing run in --out")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        if args.threads < 1:
+            sys.exit(f"error: --threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
     try:
         seeds = parse_seeds(args.seeds)
         out = args.out or Path("results/runs") / Path(args.config).stem / args.preset
