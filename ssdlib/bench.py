@@ -67,17 +67,22 @@ def time_env(name: str, num_envs: int, steps: int, device: str, num_agents: int 
     }
 
 
+def _header(bench: str, device: str) -> dict:
+    """What every benchmark line says about where it ran."""
+    return {
+        "bench": bench,
+        "device": str(device),
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
 def bench_env(args: argparse.Namespace) -> list[dict]:
     sizes = [int(x) for x in args.sweep.split(",")] if args.sweep else [args.num_envs]
     if any(size < 1 for size in sizes):
         raise ValueError(f"--sweep/--num-envs must be positive, got {sizes}")
-    common = {
-        "bench": "env",
-        "device": str(args.device),
-        "device_name": device_name(args.device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
+    common = _header("env", args.device)
     baseline = time_env(args.env, 1, args.baseline_steps, args.device, args.num_agents)
     rows = []
     for size in sizes:
@@ -142,13 +147,7 @@ def bench_train(args: argparse.Namespace) -> list[dict]:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.rollout_length is not None and args.rollout_length < 1:
         raise ValueError(f"--rollout-length must be positive, got {args.rollout_length}")
-    common = {
-        "bench": "train",
-        "device": str(args.device),
-        "device_name": device_name(args.device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
+    common = _header("train", args.device)
     rows = []
     for name in args.config:
         row = {**common, **time_train(name, args.num_envs, args.seeds, args.iterations, args.device,
