@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 reproduce: setup
-	$(PY) -m ssdlib.gallery --out results/envs
+	$(PY) -m ssdlib.reproduce --preset cpu
 
 test: setup
 	$(PY) -m pytest

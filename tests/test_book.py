@@ -1,0 +1,355 @@
+"""The reproducible book: notebooks run under papermill, the book builds, its pages render.
+
+One smoke build per module (`smoke_book`): a copy of book/ in a temporary folder, every
+notebook executed by `ssdlib.reproduce` on the smoke preset with results in that folder, and
+the HTML built with warnings as errors. The tests then read what that build left behind, and
+headless Chromium (Debian's `chromium`, installed by .ci/run) screenshots two pages. Without
+Chromium these page tests are skipped, except in CI, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import matplotlib.pyplot as plt
+import nbformat
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from ssdlib import metrics, plotting, showcase
+from ssdlib.envs import palette
+from ssdlib.experiments.random_policy import random_policy_returns
+from ssdlib.reproduce import (
+    MATHJAX_VERSION,
+    PRESET_PARAMETERS,
+    ensure_mathjax,
+    notebook_names,
+    notebook_parameters,
+    reproduce,
+    select_notebooks,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = notebook_names(REPO / "notebooks")
+PARAMETERS = {"preset", "seeds", "num_games", "device", "results_dir", "train"}
+ENVIRONMENT_FIGURES = {"maps", "penalty_beam", "cleaning_beam", "box_trapped_open", "random_policy"}
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+]
+
+
+# ---------------------------------------------------------------------------- the smoke build
+@pytest.fixture(scope="module")
+def smoke_book(tmp_path_factory):
+    """Execute every notebook on the smoke preset and build the book, in a temporary folder."""
+    root = tmp_path_factory.mktemp("smoke_book")
+    book = root / "book"
+    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "generated", "_vendor"))
+    results = root / "results"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OMP_NUM_THREADS", "1")  # the kernels share a small machine
+        mp.setenv("MPLBACKEND", "Agg")  # must not cost the notebooks their inline figures
+        index = reproduce(
+            "smoke", book_dir=book, results_dir=results, notebooks_dir=REPO / "notebooks",
+            npm_dir=REPO / "build" / "npm", quiet=True,
+        )
+    return SimpleNamespace(root=root, book=book, results=results, index=index, html=book / "_build" / "html")
+
+
+def test_there_are_notebooks_and_each_is_a_chapter() -> None:
+    assert "environments" in NOTEBOOKS
+    toc = (REPO / "book" / "_toc.yml").read_text()
+    for name in NOTEBOOKS:
+        assert f"file: generated/{name}" in toc, f"notebooks/{name}.ipynb has no chapter in book/_toc.yml"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_has_the_shared_parameters_cell(name: str) -> None:
+    nb = nbformat.read(REPO / "notebooks" / f"{name}.ipynb", as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    assigned = set(re.findall(r"^(\w+)\s*=", tagged[0].source, flags=re.MULTILINE))
+    assert assigned == PARAMETERS
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "commit notebooks without outputs"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_on_smoke_and_makes_its_figures(smoke_book, name: str) -> None:
+    executed = nbformat.read(smoke_book.book / "generated" / f"{name}.ipynb", as_version=4)
+    assert executed.metadata.papermill.parameters == notebook_parameters("smoke", smoke_book.results)
+    outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert images, "the executed notebook shows no figure inline"
+    pngs = sorted((smoke_book.results / "figures" / name).glob("*.png"))
+    assert pngs, f"no figures saved in results/figures/{name}/"
+    for png in pngs:
+        with Image.open(png) as im:
+            assert im.format == "PNG" and min(im.size) > 50
+    assert not list((smoke_book.results / "figures" / name).glob(".*")), "temporary files left behind"
+
+
+def test_environments_notebook_outputs(smoke_book) -> None:
+    figures = {p.stem for p in (smoke_book.results / "figures" / "environments").glob("*.png")}
+    assert figures == ENVIRONMENT_FIGURES
+    table = (smoke_book.results / "tables" / "environments" / "random_policy.csv").read_text().splitlines()
+    assert table[0].startswith("game,games,collective_reward_mean")
+    assert [line.split(",")[0] for line in table[1:]] == ["cleanup", "harvest", "box_trapped"]
+
+
+# ---------------------------------------------------------------------------- the built book
+def _script_sources(html: str) -> list[str]:
+    return re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", html)
+
+
+def test_book_builds_and_loads_mathjax_locally(smoke_book) -> None:
+    assert smoke_book.index == (smoke_book.html / "index.html").resolve()
+    index = smoke_book.index.read_text()
+    assert "Social influence as intrinsic motivation" in index
+    mathjax = [s for s in _script_sources(index) if "mathjax" in s.lower()]
+    assert len(mathjax) == 1 and "tex-chtml.js" in mathjax[0]
+    assert (smoke_book.html / mathjax[0].split("?")[0]).resolve().is_file()
+    assert (smoke_book.html / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+    for page in smoke_book.html.rglob("*.html"):
+        text = page.read_text()
+        remote = [s for s in _script_sources(text) if "://" in s or s.startswith("//")]
+        assert not remote, f"{page.name} loads scripts from the network: {remote}"
+        sheets = re.findall(r"<link[^>]*rel=\"stylesheet\"[^>]*href=\"([^\"]+)\"", text)
+        assert not [s for s in sheets if "://" in s], f"{page.name} loads stylesheets from the network"
+        assert "cdn.jsdelivr" not in text and "cdnjs" not in text
+
+
+def test_book_pages_show_chapters_figures_citations_and_provenance(smoke_book) -> None:
+    chapter = (smoke_book.html / "generated" / "environments.html").read_text()
+    images = re.findall(r"<img[^>]*src=\"([^\"]+)\"", chapter)
+    assert len(images) >= len(ENVIRONMENT_FIGURES)
+    for src in images:
+        assert (smoke_book.html / "generated" / src).resolve().is_file(), src
+    bibliography = (smoke_book.html / "bibliography.html").read_text()
+    for author in ("Jaques", "Hughes", "Leibo", "Perolat"):
+        assert author in bibliography
+    provenance = (smoke_book.html / "provenance.html").read_text()
+    assert "environments" in provenance and "smoke" in provenance
+    record = json.loads((smoke_book.book / "generated" / "provenance.json").read_text())
+    assert set(record) == set(NOTEBOOKS)
+    assert record["environments"]["parameters"]["preset"] == "smoke"
+
+
+def test_mathjax_vendoring_is_idempotent(smoke_book) -> None:
+    target = smoke_book.book / "_vendor" / "mathjax"
+    before = (target / "tex-chtml.js").stat().st_mtime_ns
+    assert ensure_mathjax(smoke_book.book, REPO / "build" / "npm") == target
+    assert (target / "tex-chtml.js").stat().st_mtime_ns == before
+    assert (target / "VERSION").read_text().strip() == MATHJAX_VERSION
+
+
+# ---------------------------------------------------------------------------- pages in Chromium
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if os.environ.get("CI"):
+        pytest.fail("chromium is missing: .ci/run installs Debian's chromium package in CI")
+    pytest.skip("chromium is not installed (apt-get install chromium); CI runs these tests")
+
+
+def _chromium(binary: str, *args: str) -> subprocess.CompletedProcess:
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        return subprocess.run(
+            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+
+
+def _screenshot(binary: str, page: Path, out: Path, height: int) -> np.ndarray:
+    result = _chromium(binary, f"--screenshot={out}", f"--window-size=1280,{height}", page.resolve().as_uri())
+    assert out.is_file(), f"no screenshot of {page}: {result.stderr[-2000:]}"
+    with Image.open(out) as im:
+        assert im.size == (1280, height)
+        return np.asarray(im.convert("RGB"))
+
+
+def _assert_rendered_page(rgb: np.ndarray) -> None:
+    """A rendered page, not a blank or an error screen: text on a light background."""
+    grey = rgb.mean(-1)
+    ink = grey < 128
+    assert 0.01 < ink.mean() < 0.5, f"dark (text) pixels: {ink.mean():.4f} of the page"
+    assert (grey > 230).mean() > 0.4, "the page background is not light"
+    assert grey.std() > 20
+    colours = np.unique(rgb.reshape(-1, 3), axis=0)
+    assert len(colours) > 200, f"only {len(colours)} distinct colours: no anti-aliased text"
+    rows_with_ink = ink.any(1).mean()
+    assert rows_with_ink > 0.3, "text covers too few lines of the page"
+
+
+def test_index_page_renders_in_chromium(smoke_book, chromium, tmp_path) -> None:
+    rgb = _screenshot(chromium, smoke_book.index, tmp_path / "index.png", 900)
+    _assert_rendered_page(rgb)
+
+
+def test_chapter_page_renders_with_its_figures(smoke_book, chromium, tmp_path) -> None:
+    rgb = _screenshot(chromium, smoke_book.html / "generated" / "environments.html", tmp_path / "chapter.png", 2600)
+    _assert_rendered_page(rgb)
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    apple_green = (g > 220) & (r < 60) & (b < 60)
+    assert apple_green.sum() > 200, "the maps figure (green apples) is not on the page"
+
+
+def test_equations_are_typeset_offline(smoke_book, chromium) -> None:
+    result = _chromium(chromium, "--virtual-time-budget=15000", "--dump-dom", smoke_book.index.as_uri())
+    dom = result.stdout
+    assert "<mjx-container" in dom, "MathJax did not typeset the equations"
+    assert "<mjx-merror" not in dom
+
+
+# ---------------------------------------------------------------------------- reproduce's checks
+def test_reproduce_names_unknown_presets_and_notebooks() -> None:
+    with pytest.raises(ValueError, match="'fast'"):
+        notebook_parameters("fast")
+    with pytest.raises(ValueError, match="'nope'"):
+        select_notebooks(REPO / "notebooks", "nope")
+    with pytest.raises(ValueError, match="'fast'"):
+        reproduce("fast", notebooks_dir=REPO / "notebooks")
+    assert select_notebooks(REPO / "notebooks", "environments.ipynb") == ["environments"]
+
+
+def test_notebook_parameters_per_preset() -> None:
+    assert set(PRESET_PARAMETERS) == {"smoke", "cpu", "gpu", "paper"}
+    for preset in PRESET_PARAMETERS:
+        params = notebook_parameters(preset, "out")
+        assert set(params) == PARAMETERS and params["preset"] == preset and params["results_dir"] == "out"
+    assert notebook_parameters("cpu")["train"] is False
+    assert notebook_parameters("cpu", train=True)["train"] is True
+    assert notebook_parameters("smoke")["num_games"] == 4
+
+
+# ---------------------------------------------------------------------------- ssdlib.plotting
+@pytest.fixture
+def figure():
+    fig, ax = plt.subplots()
+    yield fig, ax
+    plt.close(fig)
+
+
+def test_show_map_draws_cells_crisp_without_ticks(figure) -> None:
+    _, ax = figure
+    rgb = np.zeros((3, 4, 3), dtype=np.uint8)
+    rgb[1, 2] = (0, 255, 0)
+    image = plotting.show_map(ax, torch.from_numpy(rgb), "tiny")
+    assert np.array_equal(image.get_array(), rgb)
+    assert image.get_interpolation() == "nearest"
+    assert ax.get_title() == "tiny" and not ax.get_xticks().size and not ax.get_yticks().size
+    with pytest.raises(ValueError, match="shape"):
+        plotting.show_map(ax, np.zeros((3, 4), dtype=np.uint8))
+    with pytest.raises(ValueError, match="uint8"):
+        plotting.show_map(ax, np.zeros((3, 4, 3)))
+
+
+def test_show_frames_lays_out_panels() -> None:
+    frames = [(f"step {i}", np.full((5, 7, 3), 40 * i, dtype=np.uint8)) for i in range(5)]
+    fig = plotting.show_frames(frames, ncols=3, suptitle="five")
+    try:
+        visible = [ax for ax in fig.axes if ax.get_visible()]
+        assert len(fig.axes) == 6 and len(visible) == 5
+        assert [ax.get_title() for ax in visible] == [t for t, _ in frames]
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="at least one"):
+        plotting.show_frames([])
+
+
+def test_use_book_style_sets_one_style() -> None:
+    with plt.rc_context():
+        plotting.use_book_style()
+        assert plt.rcParams["image.interpolation"] == "nearest"
+        assert plt.rcParams["axes.spines.top"] is False
+        assert plt.rcParams["font.family"] == ["DejaVu Sans"]
+
+
+def test_condition_colours_and_legend() -> None:
+    assert plotting.condition_colour("cleanup_influence") == plotting.CONDITION_COLOURS["influence"]
+    assert plotting.condition_colour("harvest_inequity_aversion") == plotting.CONDITION_COLOURS["inequity_aversion"]
+    assert plotting.condition_colour("a3c") == plotting.CONDITION_COLOURS["a3c"]
+    with pytest.raises(ValueError, match="'cleanup_magic'"):
+        plotting.condition_colour("cleanup_magic")
+    handles = plotting.map_legend_handles("cleanup", num_agents=2)
+    assert [h.get_label() for h in handles][-2:] == ["agent 0", "agent 1"]
+    apple = next(h for h in handles if h.get_label() == "apple")
+    assert np.allclose(apple.get_facecolor()[:3], palette.PALETTE[palette.APPLE].numpy() / 255)
+    with pytest.raises(ValueError, match="'chess'"):
+        plotting.map_legend_handles("chess")
+
+
+def test_save_figure_and_table_write_atomically(figure, tmp_path) -> None:
+    fig, ax = figure
+    plotting.show_map(ax, np.zeros((4, 4, 3), dtype=np.uint8))
+    path = plotting.save_figure(fig, plotting.figure_path(tmp_path, "nb", "map"))
+    assert path == tmp_path / "figures" / "nb" / "map.png"
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["map.png"]
+    table = showcase.summarise(showcase.random_policy_stats("box_trapped", 2, horizon=5))
+    csv = plotting.save_table(table, plotting.table_path(tmp_path, "nb", "t"))
+    assert csv == tmp_path / "tables" / "nb" / "t.csv" and csv.read_text().startswith("game,games,")
+
+
+# ---------------------------------------------------------------------------- ssdlib.showcase
+def test_penalty_beam_scene_fines_the_firer_and_the_hit_agent() -> None:
+    scene = showcase.penalty_beam_scene()
+    assert scene.rewards.tolist() == [[-1.0, -50.0, 0.0, 0.0, 0.0]]
+    assert scene.events[0]["hits"].tolist() == [0, 1, 0, 0, 0]
+    before, after = scene.frames[0][1], scene.frames[1][1]
+    beam = palette.PALETTE[palette.PENALTY_BEAM].numpy()
+    assert not (before == beam).all(-1).any() and (after == beam).all(-1).sum() > 3
+
+
+def test_cleaning_scene_cleans_waste() -> None:
+    scene = showcase.cleaning_scene(steps=3)
+    cleaned = [int(e["cleaned"][0]) for e in scene.events if e["clean"][0]]
+    assert len(cleaned) == 3 and all(c > 0 for c in cleaned)
+    waste = palette.PALETTE[palette.WASTE].numpy()
+    counts = [(rgb == waste).all(-1).sum() for _, rgb in scene.frames]
+    assert counts[-1] < counts[0]
+
+
+def test_box_trapped_scene_frees_the_trapped_agent() -> None:
+    scene = showcase.box_trapped_scene()
+    assert scene.events[0]["open"].tolist() == [1, 0]
+    wall = palette.PALETTE[palette.WALL].numpy()
+    walls = [(rgb == wall).all(-1).sum() for _, rgb in scene.frames]
+    assert walls[1] == walls[0] - 8  # the box's eight walls are gone
+    agent1 = palette.PALETTE[palette.AGENT + 1].numpy()
+    assert tuple(np.argwhere((scene.frames[-1][1] == agent1).all(-1))[0]) == (3, 5)
+
+
+def test_place_agents_rejects_walls_and_shared_cells() -> None:
+    from ssdlib.envs import make_env
+
+    env = make_env("harvest", num_envs=1)
+    with pytest.raises(ValueError, match="wall"):
+        showcase.place_agents(env, [(0, 0), (1, 2), (1, 6), (2, 3), (14, 2)], [0] * 5)
+    with pytest.raises(ValueError, match="one cell"):
+        showcase.place_agents(env, [(1, 2)] * 5, [0] * 5)
+
+
+def test_random_policy_stats_match_the_random_policy_floor() -> None:
+    stats = showcase.random_policy_stats("cleanup", 3, seed=2, horizon=30)
+    returns = random_policy_returns("cleanup", 3, seed=2, horizon=30)
+    assert np.allclose(stats.collective_reward, metrics.collective_reward(returns))
+    assert np.allclose(stats.equality, metrics.equality(returns))
+    assert (stats.waste > 0).all() and (stats.fire >= 0).all()
+    table = showcase.summarise(stats, formatted=True)
+    assert list(table.columns) == ["games", *showcase.OUTCOMES.values()] and table.loc["cleanup", "games"] == 3
