@@ -66,3 +66,21 @@ def load_metrics(configs: list[str], preset: str, results: str | Path = "results
         frames.append(frame.assign(config=config, preset=preset, device_name=info["device_name"],
                                    finished=info["finished"]))
     return pd.concat(frames, ignore_index=True)
+
+
+def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path = "results",
+               device: str = "cpu", train: bool = False) -> Path:
+    """The folder of a finished run of `config` on `preset`, training it first (or resuming
+    it) when `train` is true. A finished run is reused whatever seeds it was trained with;
+    without `train`, an unfinished or missing run is an error naming what to run."""
+    folder = run_dir(results, config, preset)
+    if (folder / "done").is_file():
+        return folder
+    if not train:
+        raise FileNotFoundError(
+            f"no finished run {str(folder)!r}; train it with `python -m ssdlib.train {config} --preset {preset} "
+            f"--out {folder}` or rerun with train=True"
+        )
+    from .train import train as train_run  # the trainer is only needed when training
+
+    return train_run(config, preset, seeds, device, folder, progress=False)

@@ -112,6 +112,13 @@ def _script_sources(html: str) -> list[str]:
     return re.findall(r"<script[^>]*\ssrc=\"([^\"]+)\"", html)
 
 
+def test_box_trapped_notebook_outputs(smoke_book) -> None:
+    figures = {p.stem for p in (smoke_book.results / "figures" / "box_trapped").glob("*.png")}
+    assert figures == {"open_rate_training", "figure12_open_counts", "figure13_influence_trajectory"}
+    table = smoke_book.results / "tables" / "box_trapped" / "open_fraction.csv"
+    assert "paper (reference)" in table.read_text()
+
+
 def test_book_builds_and_loads_mathjax_locally(smoke_book) -> None:
     assert smoke_book.index == (smoke_book.html / "index.html").resolve()
     index = smoke_book.index.read_text()

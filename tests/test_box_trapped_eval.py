@@ -154,3 +154,26 @@ def test_cli_writes_parquet(tmp_path, runs, capsys):
     assert [p.name for p in out.parent.iterdir()] == ["influence.parquet"]  # no temporary files left
     with pytest.raises(SystemExit):
         bt.main([str(tmp_path / "missing"), "--out", str(tmp_path / "x.parquet")])
+
+
+def test_figure_functions_draw_counts_and_the_opening():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    df = pd.DataFrame({
+        "seed": [0] * 4 + [1] * 4, "trajectory": [0, 0, 1, 1] * 2, "step": [0, 1] * 4,
+        "open_action": [True, False, False, True, False, True, False, False],
+        "opened": [True, False, False, True, False, True, False, False],
+        "box_was_open": [False, True, False, False, False, False, False, False],
+        "influence": [0.5, 0.1, 0.0, 0.7, 0.0, 0.2, 0.0, 0.0], "reward_0": 0.0, "reward_1": 0.0,
+    })
+    fig, (ax1, ax2) = plt.subplots(1, 2)
+    bt.plot_open_counts(ax1, bt.open_rate_per_step(df), "x", "C0")
+    line = ax1.get_lines()[0]
+    assert list(line.get_ydata()) == [0.5, 1.0]  # seed 0: one opening at each step; seed 1: one at step 1
+    bt.plot_influence_trajectory(ax2, bt.influence_trajectory(df, 0, 0), "C1")
+    assert list(ax2.get_lines()[0].get_ydata()) == [0.5, 0.1]
+    assert ax2.get_lines()[1].get_label() == "box opened (step 0)"
+    plt.close(fig)

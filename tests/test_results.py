@@ -35,3 +35,12 @@ def test_missing_run_names_the_file(results_dir):
         results.load_metrics(["cleanup_a3c"], "smoke", results_dir)
     with pytest.raises(FileNotFoundError, match="config.json"):
         results.run_info(results_dir / "nothing")
+
+
+def test_ensure_run_reuses_trains_or_names_what_to_run(results_dir, tmp_path):
+    folder = results.ensure_run("box_trapped_a3c", "smoke", [7], results_dir)  # finished: reused as is
+    assert folder == results.run_dir(results_dir, "box_trapped_a3c", "smoke")
+    with pytest.raises(FileNotFoundError, match="python -m ssdlib.train cleanup_a3c --preset smoke"):
+        results.ensure_run("cleanup_a3c", "smoke", [0], tmp_path)
+    trained = results.ensure_run("box_trapped_a3c", "smoke", [3], tmp_path, train=True)
+    assert (trained / "done").is_file() and results.run_info(trained)["seeds"] == [3]

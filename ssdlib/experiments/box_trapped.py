@@ -142,6 +142,24 @@ def influence_trajectory(df: pd.DataFrame, seed: int, trajectory: int) -> pd.Dat
     return rows.sort_values("step")[columns].reset_index(drop=True)
 
 
+def plot_open_counts(ax, per_step: pd.DataFrame, label: str, colour: str) -> None:
+    """Figure 12: box openings at each trajectory step, mean over seeds (range shaded)."""
+    table = per_step.pivot(index="step", columns="seed", values="opens")
+    ax.plot(table.index, table.mean(axis=1), color=colour, label=label, drawstyle="steps-mid")
+    ax.fill_between(table.index, table.min(axis=1), table.max(axis=1), color=colour, alpha=0.2, step="mid")
+    ax.set_xlabel("trajectory step")
+    ax.set_ylabel(f"box openings (of {int(per_step['trajectories'].iloc[0])} trajectories)")
+
+
+def plot_influence_trajectory(ax, trajectory: pd.DataFrame, colour: str) -> None:
+    """Figure 13: the opener's influence reward along one trajectory, the opening marked."""
+    ax.plot(trajectory["step"], trajectory["influence"], color=colour)
+    for step in trajectory.loc[trajectory["opened"], "step"]:
+        ax.axvline(step, color="0.3", linestyle="--", linewidth=1, label=f"box opened (step {step})")
+    ax.set_xlabel("trajectory step")
+    ax.set_ylabel("influence reward $c^0_t$")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m ssdlib.experiments.box_trapped", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="a trained box_trapped run folder")
