@@ -104,11 +104,12 @@ class AgentNetworks(nn.Module):
         g = torch.baddbmm(self.lstm_b[:, None], x, self.lstm_wx)
         return torch.baddbmm(g, state.h, self.lstm_wh)
 
-    def counterfactual_gates(self, gates: Tensor, actions: Tensor, slot: int) -> Tensor:
-        """Gates [M, E, A, 4*128] with the action in input slot `slot` replaced by every
-        possible action ã (the other inputs and the LSTM state unchanged)."""
+    def counterfactual_gates(self, gates: Tensor, actions: Tensor, slot: int, models: Tensor | slice = slice(None)) -> Tensor:
+        """Gates [M', E, A, 4*128] with the action in input slot `slot` replaced by every
+        possible action ã (the other inputs and the LSTM state unchanged), for the copies
+        `models` (gates and actions given for those copies only)."""
         a = self.num_actions
-        rows = self.lstm_wx[:, FC_SIZES[1] + slot * a : FC_SIZES[1] + (slot + 1) * a]  # [M, A, 4H]
+        rows = self.lstm_wx[models, FC_SIZES[1] + slot * a : FC_SIZES[1] + (slot + 1) * a]  # [M', A, 4H]
         taken = rows.gather(1, actions[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M, E, 4H]
         return gates[:, :, None] - taken[:, :, None] + rows[:, None]
 
@@ -124,6 +125,10 @@ class AgentNetworks(nn.Module):
         logits = torch.baddbmm(self.pi_b[:, None], h, self.pi_w)
         value = torch.baddbmm(self.v_b[:, None], h, self.v_w).squeeze(-1)
         return logits, value
+
+    def policy_logits(self, h: Tensor, models: Tensor) -> Tensor:
+        """Policy logits [M', E, A] of the copies `models` from their LSTM outputs [M', E, 128]."""
+        return torch.baddbmm(self.pi_b[models, None], h, self.pi_w[models])
 
     def step(self, features: Tensor, actions: Tensor | None, state: LSTMState) -> tuple[Tensor, Tensor, LSTMState]:
         """One time step: (logits [M, E, A], value [M, E], next state)."""

@@ -80,6 +80,7 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         is_influencer = (torch.arange(self.M) % self.N) < self.K
         self._is_influencer = is_influencer.to(self.device)[:, None]
+        self._influencee_models = torch.nonzero(~is_influencer).squeeze(1).to(self.device)  # seed-major
         self.curriculum_steps = config.reward.curriculum_steps * preset.scale
         self.env_steps = 0  # per seed: E games x steps
         self.episodes: list[dict] = []
@@ -138,17 +139,20 @@ class Trainer:
         """Basic influence reward c^k = Σ_j D[p(a^j | a^k, s^j) || Σ_ã p(a^j | ã, s^j) p(ã | s^k)]
         (paper Eq. 1/3), [B, N]: influencers get the influence they exert; with
         `influencee_reward`, influencees also get the influence they receive."""
-        m, e, a = logp_all.shape
+        e, a = logp_all.shape[1:]
+        j = self.N - self.K
+        models = self._influencee_models  # only influencees' counterfactual policies are needed
+        gates, c, conditioning = gates[models], state.c[models], conditioning[models]
         counterfactual = []
         for k in range(self.K):  # influencer slot k holds agent k in every influencee's input
-            cf_gates = self.net.counterfactual_gates(gates, conditioning, k)  # [M, E, A, 4H]
-            cf_state = self.net.cell(cf_gates, state.c[:, :, None])
-            cf_logits, _ = self.net.heads(cf_state.h.reshape(m, e * a, -1))
-            counterfactual.append(F.log_softmax(cf_logits.view(m, e, a, a), -1))
-        cond_log_all = self.to_games(torch.stack(counterfactual, 2))  # [B, N(j), K, A(ã), A(a^j)]
-        cond_log_all = cond_log_all[:, self.K :].transpose(1, 2)  # [B, K, J, A, A]
+            cf_gates = self.net.counterfactual_gates(gates, conditioning, k, models)  # [S*J, E, A, 4H]
+            cf_h = self.net.cell(cf_gates, c[:, :, None]).h
+            cf_logits = self.net.policy_logits(cf_h.reshape(len(models), e * a, -1), models)
+            counterfactual.append(F.log_softmax(cf_logits.view(len(models), e, a, a), -1))
+        # [S*J, E, K, A(ã), A(a^j)] -> [B, K, J, A, A]
+        cf = torch.stack(counterfactual, 2).reshape(self.S, j, e, self.K, a, a)
+        cond_log_all = cf.permute(0, 2, 3, 1, 4, 5).reshape(self.S * e, self.K, j, a, a)
         taken = self.to_games(actions)
-        j = self.N - self.K
         c = causal_influence_reward(
             cond_log_all,
             self.to_games(logp_all)[:, : self.K, None, :],
