@@ -110,7 +110,8 @@ class Trainer:
     def act(self, obs, state: LSTMState) -> dict:
         """Actions of all agents for one env step, influencers first; with the influence
         reward c [B, N] when the condition uses it."""
-        features = self.net.encode(self.to_models(obs.image))
+        images = self.to_models(obs.image)
+        features = self.net.encode(images)
         conditioning = obs.actions.clone() if self.net.action_inputs else None
         gates = self.net.gates(features, None if conditioning is None else self.to_models(conditioning), state)
         new_state = self.net.cell(gates, state.c)
@@ -125,6 +126,7 @@ class Trainer:
             actions = torch.where(self._is_influencer, actions, self._sample(logits))
         logp_all = F.log_softmax(logits, -1)
         out = {
+            "images": images,
             "actions": actions,
             "logp": logp_all.gather(-1, actions[..., None]).squeeze(-1),
             "value": value,
@@ -187,7 +189,6 @@ class Trainer:
         steps = []
         for _ in range(t_len):
             out = self.act(self.obs, self.state)
-            images = self.to_models(self.obs.image)
             self.obs, extrinsic, done, info = self.env.step(self.to_games(out["actions"]))
             self.env_steps += self.E
             reward = self.shaped_reward(extrinsic, out.get("influence"))
@@ -195,7 +196,7 @@ class Trainer:
             done_models = self.to_models(done[:, None].expand(-1, self.N))
             live = (~done_models).float()[..., None]
             self.state = LSTMState(out["state"].h * live, out["state"].c * live)
-            steps.append((images, out["conditioning"], out["actions"], out["logp"], out["value"], self.to_models(reward), done_models))
+            steps.append((out["images"], out["conditioning"], out["actions"], out["logp"], out["value"], self.to_models(reward), done_models))
             if self.env.t == 0:  # all games reached the horizon and reset (known on the host)
                 self._finish_episode()
         with torch.no_grad():
