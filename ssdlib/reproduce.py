@@ -22,9 +22,11 @@
    path of the book's index page.
 
 Presets: `smoke` runs in seconds (tests), `cpu` is the default (the book's committed figures),
-`gpu` and `paper` use a CUDA device. On every preset, finished training runs are reused;
-`train` (True on smoke, or with --retrain) lets a notebook train, or resume, the runs it needs
-that are not finished yet.
+`gpu` and `paper` use a CUDA device. On every preset, finished runs are reused
+(`ssdlib.results.ensure_run`): a notebook trains a run only when it is missing, resumes one
+that is unfinished, and retrains one whose config or preset changed since. `--retrain CONFIG`
+discards that config's run on the preset first (on request); `--reuse-only` makes a missing
+or stale run an error instead of training it.
 """
 
 from __future__ import annotations
@@ -56,22 +58,40 @@ MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/wof
 
 SEEDS = [0, 1, 2, 3, 4]  # the paper reports 5 seeds per condition
 PRESET_PARAMETERS: dict[str, dict[str, Any]] = {
-    "smoke": {"seeds": [0, 1], "num_games": PRESETS["smoke"].num_envs, "device": "cpu", "train": True},
-    "cpu": {"seeds": SEEDS, "num_games": PRESETS["cpu"].num_envs, "device": "cpu", "train": False},
-    "gpu": {"seeds": SEEDS, "num_games": PRESETS["gpu"].num_envs, "device": "cuda", "train": False},
-    "paper": {"seeds": SEEDS, "num_games": PRESETS["paper"].num_envs, "device": "cuda", "train": False},
+    "smoke": {"seeds": [0, 1], "num_games": PRESETS["smoke"].num_envs, "device": "cpu"},
+    "cpu": {"seeds": SEEDS, "num_games": PRESETS["cpu"].num_envs, "device": "cpu"},
+    "gpu": {"seeds": SEEDS, "num_games": PRESETS["gpu"].num_envs, "device": "cuda"},
+    "paper": {"seeds": SEEDS, "num_games": PRESETS["paper"].num_envs, "device": "cuda"},
 }
 
 
-def notebook_parameters(preset: str, results_dir: str | Path = "results", train: bool | None = None) -> dict[str, Any]:
-    """The parameters papermill gives every notebook on `preset` (train=None: the preset's own)."""
+def notebook_parameters(preset: str, results_dir: str | Path = "results", train: bool = True) -> dict[str, Any]:
+    """The parameters papermill gives every notebook on `preset`; `train`: whether notebooks
+    may train the runs they need that are missing, unfinished or stale."""
     if preset not in PRESET_PARAMETERS:
         raise ValueError(f"unknown preset {preset!r}; choose from {sorted(PRESET_PARAMETERS)}")
-    params = {"preset": preset, **PRESET_PARAMETERS[preset], "results_dir": str(results_dir)}
+    params = {"preset": preset, **PRESET_PARAMETERS[preset], "results_dir": str(results_dir), "train": bool(train)}
     params["seeds"] = list(params["seeds"])
-    if train is not None:
-        params["train"] = bool(train)
     return params
+
+
+def discard_runs(configs: list[str], preset: str, results_dir: str | Path = "results") -> list[Path]:
+    """Delete the run folders of `configs` on `preset` (so the notebooks retrain them);
+    returns the folders deleted. An unknown config name is an error, before anything is deleted."""
+    from .experiments.config import CONFIG_DIR
+    from .results import run_dir
+
+    known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
+    unknown = [c for c in configs if c not in known]
+    if unknown:
+        raise ValueError(f"unknown config(s) {unknown} for --retrain; choose from {known}")
+    deleted = []
+    for config in configs:
+        folder = run_dir(results_dir, config, preset)
+        if folder.is_dir():
+            shutil.rmtree(folder)
+            deleted.append(folder)
+    return deleted
 
 
 def notebook_names(notebooks_dir: str | Path = "notebooks") -> list[str]:
@@ -182,6 +202,29 @@ def record_provenance(book_dir: str | Path, name: str, parameters: dict[str, Any
         os.chmod(written, 0o644)
 
 
+def write_runs_table(book_dir: str | Path, results_dir: str | Path) -> Path:
+    """BOOK/generated/runs_table.md: every run folder under RESULTS/runs with its preset, seeds,
+    steps, hardware, torch and git commit, for the book's provenance page."""
+    from .results import available_runs
+    from .runs import atomic_write
+
+    lines = [
+        "| run | preset | seeds | env steps per seed | finished | hardware | torch | git commit |",
+        "|---|---|---|---:|---|---|---|---|",
+    ]
+    for r in available_runs(results_dir).itertuples(index=False):
+        seeds = ", ".join(str(s) for s in r.seeds)
+        lines.append(f"| {r.config} | {r.preset} | {seeds} | {r.env_steps_per_seed:,} | {r.finished} | "
+                     f"{r.device_name} | {r.torch} | `{r.git_commit}` |")
+    if len(lines) == 2:
+        lines.append("| (no runs) | | | | | | | |")
+    path = Path(book_dir) / "generated" / "runs_table.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda tmp: Path(tmp).write_text("\n".join(lines) + "\n"))
+    os.chmod(path, 0o644)
+    return path
+
+
 def ensure_mathjax(book_dir: str | Path = "book", npm_dir: str | Path = "build/npm") -> Path:
     """Make BOOK/_vendor/mathjax/ hold MathJax MATHJAX_VERSION; returns that folder.
 
@@ -254,11 +297,14 @@ def build_book(book_dir: str | Path = "book", npm_dir: str | Path = "build/npm",
 
 
 def reproduce(preset: str = DEFAULT_PRESET, only: str | None = None, book_dir: str | Path = "book",
-              results_dir: str | Path = "results", retrain: bool = False, notebooks_dir: str | Path = "notebooks",
-              npm_dir: str | Path = "build/npm", quiet: bool = False) -> Path:
-    """Execute the notebooks (all, or `only` one) on `preset`, then build the book; returns index.html."""
-    parameters = notebook_parameters(preset, results_dir, train=True if retrain else None)
+              results_dir: str | Path = "results", retrain: tuple[str, ...] = (), reuse_only: bool = False,
+              notebooks_dir: str | Path = "notebooks", npm_dir: str | Path = "build/npm", quiet: bool = False) -> Path:
+    """Execute the notebooks (all, or `only` one) on `preset`, then build the book; returns
+    index.html. `retrain`: configs whose runs on the preset are discarded first."""
+    parameters = notebook_parameters(preset, results_dir, train=not reuse_only)
     names = select_notebooks(notebooks_dir, only)
+    for folder in discard_runs(list(retrain), preset, results_dir):
+        print(f"[reproduce] discarded {folder} (--retrain)", flush=True)
     for name in names:
         print(f"[reproduce] executing notebooks/{name}.ipynb on preset {preset!r}", flush=True)
         start = time.perf_counter()
@@ -270,6 +316,7 @@ def reproduce(preset: str = DEFAULT_PRESET, only: str | None = None, book_dir: s
         raise FileNotFoundError(
             f"the book needs the executed notebooks {missing} in {str(generated)!r}: run without --only first"
         )
+    write_runs_table(book_dir, results_dir)
     print(f"[reproduce] building the book in {book_dir}", flush=True)
     return build_book(book_dir, npm_dir, quiet=quiet)
 
@@ -280,15 +327,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", metavar="NAME", help="execute only notebooks/NAME.ipynb (the others must have run before)")
     parser.add_argument("--book-dir", type=Path, default=Path("book"))
     parser.add_argument("--results", type=Path, default=Path("results"), help="where notebooks read runs and write figures")
-    parser.add_argument("--retrain", action="store_true",
-                        help="let notebooks train (or resume) the runs that are not finished, on any preset")
+    parser.add_argument("--retrain", nargs="+", default=(), metavar="CONFIG",
+                        help="discard these configs' runs on the preset so that the notebooks train them again")
+    parser.add_argument("--reuse-only", action="store_true",
+                        help="never train: a missing, unfinished or stale run is an error")
     parser.add_argument("--notebooks", type=Path, default=Path("notebooks"))
     parser.add_argument("--npm-dir", type=Path, default=Path("build/npm"), help="npm folder MathJax is installed into")
     parser.add_argument("--quiet", action="store_true", help="hide jupyter-book's output unless it fails")
     args = parser.parse_args(argv)
     try:
-        index = reproduce(args.preset, args.only, args.book_dir, args.results, args.retrain, args.notebooks,
-                          args.npm_dir, args.quiet)
+        index = reproduce(args.preset, args.only, args.book_dir, args.results, tuple(args.retrain), args.reuse_only,
+                          args.notebooks, args.npm_dir, args.quiet)
     except ValueError as error:
         parser.error(str(error))
     print(index)

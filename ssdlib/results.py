@@ -68,19 +68,46 @@ def load_metrics(configs: list[str], preset: str, results: str | Path = "results
     return pd.concat(frames, ignore_index=True)
 
 
+def stale_fields(folder: str | Path, config: str, preset: str) -> list[str]:
+    """What differs between the run in `folder` and what `config` on `preset` resolves to now
+    ("config.optim.lr_init", "preset.total_steps", ...); empty when the run is current. The
+    seeds are not compared: a run is reused whatever seeds it was trained with."""
+    from .train import resolved_config  # imports torch: only when runs are checked
+
+    stored = json.loads((Path(folder) / "config.json").read_text())
+    current = json.loads(json.dumps(resolved_config(config, preset, stored["seeds"]), default=str))
+    return sorted(_differences(stored.get("config"), current["config"], "config")
+                  + _differences(stored.get("preset"), current["preset"], "preset"))
+
+
+def _differences(old: object, new: object, where: str) -> list[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for key in sorted(set(old) | set(new)) for d in _differences(old.get(key), new.get(key), f"{where}.{key}")]
+    return [] if old == new else [where]
+
+
 def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path = "results",
                device: str = "cpu", train: bool = False) -> Path:
-    """The folder of a finished run of `config` on `preset`, training it first (or resuming
-    it) when `train` is true. A finished run is reused whatever seeds it was trained with;
-    without `train`, an unfinished or missing run is an error naming what to run."""
+    """The folder of a finished, current run of `config` on `preset`.
+
+    A finished run whose stored config and preset match today's is reused, whatever seeds it
+    was trained with. With `train`, a missing run is trained on `seeds`, an unfinished one is
+    resumed, and one whose config or preset changed is retrained from scratch (on its own
+    seeds). Without `train`, each of these is an error naming the run and what to do.
+    """
     folder = run_dir(results, config, preset)
-    if (folder / "done").is_file():
+    exists = (folder / "config.json").is_file()
+    changed = stale_fields(folder, config, preset) if exists else []
+    if (folder / "done").is_file() and not changed:
         return folder
+    command = f"`python -m ssdlib.train {config} --preset {preset} --out {folder}`"
     if not train:
-        raise FileNotFoundError(
-            f"no finished run {str(folder)!r}; train it with `python -m ssdlib.train {config} --preset {preset} "
-            f"--out {folder}` or rerun with train=True"
-        )
+        if changed:
+            raise ValueError(f"run {str(folder)!r} is stale: {', '.join(changed)} changed since it was trained; "
+                             f"retrain it with {command} --restart, or rerun with train=True")
+        raise FileNotFoundError(f"no finished run {str(folder)!r}; train it with {command} or rerun with train=True")
     from .train import train as train_run  # the trainer is only needed when training
 
-    return train_run(config, preset, seeds, device, folder, progress=False)
+    if changed:
+        seeds = json.loads((folder / "config.json").read_text())["seeds"]
+    return train_run(config, preset, seeds, device, folder, restart=bool(changed), progress=False)

@@ -39,17 +39,20 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def resolved_config(config_name: str, preset_name: str, seeds: list[int], device: str) -> dict:
-    config, preset = load_config(config_name), get_preset(preset_name)
-    return {"config": config.to_dict(), "preset": vars(preset) | {"name": preset.name}, "seeds": seeds}
+def resolved_config(config_name: str, preset_name: str, seeds: list[int]) -> dict:
+    """What a run folder's config.json holds: the config, the preset resolved for its game, the seeds."""
+    config = load_config(config_name)
+    preset = get_preset(preset_name, config.env)
+    return {"config": config.to_dict(), "preset": preset.record(), "seeds": seeds}
 
 
 def train(config_name: str, preset_name: str, seeds: list[int], device: str, out: Path,
           restart: bool = False, progress: bool = True, max_iterations: int | None = None) -> Path:
     """Train (or resume) a run into `out`; returns `out`. `max_iterations` stops early
     (for tests of resumption), leaving a checkpoint."""
-    resolved = resolved_config(config_name, preset_name, seeds, device)
-    config, preset = load_config(config_name), get_preset(preset_name)
+    resolved = resolved_config(config_name, preset_name, seeds)
+    config = load_config(config_name)
+    preset = get_preset(preset_name, config.env)
     checkpoint = out / "checkpoint.pt"
     if (out / "config.json").is_file() and not restart:
         previous = json.loads((out / "config.json").read_text())

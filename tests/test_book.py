@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import matplotlib.pyplot as plt
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
@@ -119,6 +120,24 @@ def test_box_trapped_notebook_outputs(smoke_book) -> None:
     assert "paper (reference)" in table.read_text()
 
 
+def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
+    figures = {name: {p.stem for p in (smoke_book.results / "figures" / name).glob("*.png")}
+               for name in ("experiment1", "baselines", "results")}
+    assert figures == {
+        "experiment1": {"figure1_collective_reward", "figure16_equality_weighted"},
+        "baselines": {"figure15_collective_reward", "equality"},
+        "results": {"table4_smoke"},
+    }
+    tables = smoke_book.results / "tables"
+    experiment1 = pd.read_csv(tables / "experiment1" / "table4_experiment1.csv")
+    assert list(experiment1.config) == [f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("a3c", "visible", "influence")]
+    assert (experiment1.preset == "smoke").all() and (experiment1["steps per seed"] == 1_600).all()
+    baselines = pd.read_csv(tables / "baselines" / "table4_baselines.csv")
+    assert set(baselines.config) == {f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("prosocial", "inequity_aversion")}
+    table4 = pd.read_csv(tables / "results" / "table4_smoke.csv")
+    assert len(table4) == 10 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750}
+
+
 def test_book_builds_and_loads_mathjax_locally(smoke_book) -> None:
     assert smoke_book.index == (smoke_book.html / "index.html").resolve()
     index = smoke_book.index.read_text()
@@ -147,6 +166,7 @@ def test_book_pages_show_chapters_figures_citations_and_provenance(smoke_book) -
         assert author in bibliography
     provenance = (smoke_book.html / "provenance.html").read_text()
     assert "environments" in provenance and "smoke" in provenance
+    assert "cleanup_influence" in provenance and "box_trapped_a3c" in provenance  # the runs table
     record = json.loads((smoke_book.book / "generated" / "provenance.json").read_text())
     assert set(record) == set(NOTEBOOKS)
     assert record["environments"]["parameters"]["preset"] == "smoke"
@@ -214,6 +234,16 @@ def test_chapter_page_renders_with_its_figures(smoke_book, chromium, tmp_path) -
     assert apple_green.sum() > 200, "the maps figure (green apples) is not on the page"
 
 
+def test_experiment1_chapter_renders_with_its_curves(smoke_book, chromium, tmp_path) -> None:
+    page = smoke_book.html / "generated" / "experiment1.html"
+    rgb = _screenshot(chromium, page, tmp_path / "experiment1.png", 3200)
+    _assert_rendered_page(rgb)
+    r, g, b = (rgb[..., i].astype(int) for i in range(3))
+    influence_green = (abs(r - 0x02) < 40) & (abs(g - 0x9E) < 40) & (abs(b - 0x73) < 40)
+    assert influence_green.sum() > 200, "the influence curves (green) of Figure 1 are not on the page"
+    assert "Figure 1" in page.read_text() and "Table 4" in page.read_text()
+
+
 def test_equations_are_typeset_offline(smoke_book, chromium) -> None:
     result = _chromium(chromium, "--virtual-time-budget=15000", "--dump-dom", smoke_book.index.as_uri())
     dom = result.stdout
@@ -237,8 +267,8 @@ def test_notebook_parameters_per_preset() -> None:
     for preset in PRESET_PARAMETERS:
         params = notebook_parameters(preset, "out")
         assert set(params) == PARAMETERS and params["preset"] == preset and params["results_dir"] == "out"
-    assert notebook_parameters("cpu")["train"] is False
-    assert notebook_parameters("cpu", train=True)["train"] is True
+    assert notebook_parameters("cpu")["train"] is True  # missing or stale runs are trained
+    assert notebook_parameters("cpu", train=False)["train"] is False  # --reuse-only
     assert notebook_parameters("smoke")["num_games"] == 4
 
 

@@ -166,3 +166,16 @@ def test_missing_file_and_unknown_names(tmp_path):
         load_config("cleanup_influenz")
     with pytest.raises(ValueError, match="humongous"):
         get_preset("humongous")
+
+
+def test_presets_resolve_per_game_and_record_only_resolved_presets() -> None:
+    cpu = get_preset("cpu")
+    assert get_preset("cpu", "cleanup").total_steps == 320_000 == get_preset("cpu", "harvest").total_steps
+    box = get_preset("cpu", "box_trapped")
+    assert box.total_steps == 2_000_000 and box.steps_by_env == () and box.num_envs == cpu.num_envs
+    assert box.scale == pytest.approx(2e6 / 5e8)
+    assert box.record() == {"name": "cpu", "total_steps": 2_000_000, "num_envs": 32, "horizon": None,
+                            "checkpoint_seconds": 60.0}
+    with pytest.raises(ValueError, match="'cpu' is not resolved"):
+        cpu.record()
+    assert get_preset("paper", "box_trapped") == get_preset("paper")  # no overrides: unchanged

@@ -1,5 +1,7 @@
 """The results API the book reads."""
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -44,3 +46,32 @@ def test_ensure_run_reuses_trains_or_names_what_to_run(results_dir, tmp_path):
         results.ensure_run("cleanup_a3c", "smoke", [0], tmp_path)
     trained = results.ensure_run("box_trapped_a3c", "smoke", [3], tmp_path, train=True)
     assert (trained / "done").is_file() and results.run_info(trained)["seeds"] == [3]
+
+
+def test_a_run_whose_config_changed_is_stale_and_retrained_on_its_own_seeds(tmp_path):
+    folder = results.ensure_run("box_trapped_a3c", "smoke", [3], tmp_path, train=True)
+    assert results.stale_fields(folder, "box_trapped_a3c", "smoke") == []
+    stored = json.loads((folder / "config.json").read_text())
+    stored["config"]["optim"]["lr_init"] *= 2  # as if the packaged config had changed since
+    stored["preset"]["total_steps"] += 1
+    (folder / "config.json").write_text(json.dumps(stored))
+    changed = results.stale_fields(folder, "box_trapped_a3c", "smoke")
+    assert changed == ["config.optim.lr_init", "preset.total_steps"]
+    with pytest.raises(ValueError, match=r"stale: config.optim.lr_init, preset.total_steps changed"):
+        results.ensure_run("box_trapped_a3c", "smoke", [3], tmp_path)  # no silent reuse
+    retrained = results.ensure_run("box_trapped_a3c", "smoke", [5], tmp_path, train=True)
+    assert results.stale_fields(retrained, "box_trapped_a3c", "smoke") == []
+    assert results.run_info(retrained)["seeds"] == [3] and (retrained / "done").is_file()
+
+
+def test_discard_runs_deletes_only_the_named_runs(results_dir, tmp_path):
+    from ssdlib.reproduce import discard_runs
+
+    root = tmp_path / "copy"
+    shutil.copytree(results_dir, root)
+    assert discard_runs(["box_trapped_a3c", "cleanup_a3c"], "smoke", root) == [
+        results.run_dir(root, "box_trapped_a3c", "smoke")]
+    assert list(results.available_runs(root).config) == ["box_trapped_influence"]
+    with pytest.raises(ValueError, match="'box_trapped_ppo'"):
+        discard_runs(["box_trapped_influence", "box_trapped_ppo"], "smoke", root)
+    assert list(results.available_runs(root).config) == ["box_trapped_influence"]  # nothing deleted

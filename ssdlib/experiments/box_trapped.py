@@ -13,8 +13,6 @@ mostly within the first few steps, with a spike of influence reward at the openi
 """
 
 import argparse
-import copy
-import json
 import sys
 from pathlib import Path
 
@@ -22,46 +20,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..envs import make_env
 from ..envs.geometry import OPEN
 from ..runs import atomic_write
-from ..training.checkpoint import load_trainer_state
+from ..training.replay import load_trainer, replay_view
 from ..training.trainer import Trainer
-from .config import config_from_dict
-from .presets import Preset
 
 COLUMNS = ("seed", "trajectory", "step", "open_action", "opened", "box_was_open", "influence", "reward_0", "reward_1")
-
-
-def load_trainer(run_dir: str | Path, device: str | torch.device = "cpu") -> Trainer:
-    """The Trainer of a run folder (its config.json: config, preset and seeds) with the
-    weights, optimiser, env and RNG states of its checkpoint.pt, on `device`."""
-    run_dir = Path(run_dir)
-    config_path, checkpoint_path = run_dir / "config.json", run_dir / "checkpoint.pt"
-    for path in (config_path, checkpoint_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"no file {str(path)!r}: is {str(run_dir)!r} a trained run folder?")
-    resolved = json.loads(config_path.read_text())
-    trainer = Trainer(config_from_dict(resolved["config"]), Preset(**resolved["preset"]), resolved["seeds"], device)
-    load_trainer_state(trainer, torch.load(checkpoint_path, map_location=trainer.device, weights_only=False))
-    return trainer
-
-
-def _evaluation_view(trainer: Trainer, num_trajectories: int, seed: int) -> Trainer:
-    """A shallow copy of `trainer` sharing its network (so its `act` is the trainer's own),
-    with its own env of S * num_trajectories fresh games, fresh LSTM states and its own
-    sampling generator. The trainer itself is left untouched."""
-    view = copy.copy(trainer)
-    options = dict(trainer.config.env_options)
-    if trainer.preset.horizon is not None:
-        options["horizon"] = trainer.preset.horizon
-    view.E = num_trajectories
-    view.env = make_env(trainer.config.env, num_envs=trainer.S * num_trajectories, num_agents=trainer.N,
-                        device=trainer.device, seed=seed, **options)
-    view.generator = torch.Generator(device=trainer.device).manual_seed(seed)
-    view.obs = view.env.reset()
-    view.state = trainer.net.initial_state(num_trajectories)
-    return view
 
 
 @torch.no_grad()
@@ -80,7 +44,7 @@ def evaluate_openers(trainer: Trainer, num_trajectories: int = 100, seed: int = 
         raise ValueError(f"evaluate_openers needs a box_trapped run, got env {trainer.config.env!r}")
     if isinstance(num_trajectories, bool) or not isinstance(num_trajectories, int) or num_trajectories < 1:
         raise ValueError(f"num_trajectories must be a positive int, got {num_trajectories!r}")
-    view = _evaluation_view(trainer, num_trajectories, seed)
+    view = replay_view(trainer, num_trajectories, seed)
     env, horizon = view.env, view.env.horizon
     has_influence = trainer.config.reward.scheme == "influence"
     steps = {key: [] for key in ("open_action", "opened", "box_was_open", "influence", "rewards")}

@@ -108,8 +108,9 @@ class Trainer:
 
     @torch.no_grad()
     def act(self, obs, state: LSTMState) -> dict:
-        """Actions of all agents for one env step, influencers first; with the influence
-        reward c [B, N] when the condition uses it."""
+        """Actions of all agents for one env step, influencers first; when the condition
+        uses influence, also its reward c [B, N] and the pairs it sums, [B, K, J]
+        (influencer k on influencee K + j)."""
         images = self.to_models(obs.image)
         features = self.net.encode(images)
         conditioning = obs.actions.clone() if self.net.action_inputs else None
@@ -134,13 +135,14 @@ class Trainer:
             "conditioning": None if conditioning is None else self.to_models(conditioning),
         }
         if self.config.reward.scheme == "influence":
-            out["influence"] = self._influence(gates, state, out["conditioning"], logp_all, actions)
+            pairs = self._influence(gates, state, out["conditioning"], logp_all, actions)
+            out["influence_pairs"], out["influence"] = pairs, self._influence_per_agent(pairs)
         return out
 
     def _influence(self, gates: Tensor, state: LSTMState, conditioning: Tensor, logp_all: Tensor, actions: Tensor) -> Tensor:
-        """Basic influence reward c^k = Σ_j D[p(a^j | a^k, s^j) || Σ_ã p(a^j | ã, s^j) p(ã | s^k)]
-        (paper Eq. 1/3), [B, N]: influencers get the influence they exert; with
-        `influencee_reward`, influencees also get the influence they receive."""
+        """Influence of each influencer k on each influencee j,
+        D[p(a^j | a^k, s^j) || Σ_ã p(a^j | ã, s^j) p(ã | s^k)], [B, K, J]: the terms of the
+        basic influence reward c^k = Σ_j (paper Eq. 1/3)."""
         e, a = logp_all.shape[1:]
         j = self.N - self.K
         models = self._influencee_models  # only influencees' counterfactual policies are needed
@@ -162,10 +164,16 @@ class Trainer:
             divergence=self.config.reward.divergence,
             influencee_action=taken[:, None, self.K :].expand(-1, self.K, -1),
         )  # [B, K, J]
-        influence = torch.zeros_like(taken, dtype=c.dtype)
-        influence[:, : self.K] = c.sum(2)
+        return c
+
+    def _influence_per_agent(self, pairs: Tensor) -> Tensor:
+        """Influence reward per agent [B, N] from the pairs [B, K, J]: influencers get the
+        influence they exert (c^k = Σ_j); with `influencee_reward`, influencees also get the
+        influence they receive."""
+        influence = pairs.new_zeros(pairs.shape[0], self.N)
+        influence[:, : self.K] = pairs.sum(2)
         if self.config.reward.influencee_reward:
-            influence[:, self.K :] = c.sum(1)
+            influence[:, self.K :] = pairs.sum(1)
         return influence
 
     def shaped_reward(self, extrinsic: Tensor, influence: Tensor | None) -> Tensor:

@@ -1,0 +1,224 @@
+"""Experiment I and the baselines in Cleanup and Harvest: what the book's curves and tables
+compute from the per-episode metrics of finished runs (`ssdlib.results.load_metrics`).
+
+- `learning_curves`: the paper's error bars, a 99.5% confidence band over seeds within a
+  sliding window (Figure 1, Figure 15, Figure 16).
+- `final_rewards` / `table4`: the final collective reward of supplement Table 4, per seed and
+  per condition, after the paper's Harvest filter; R·(1−G) beside it (Figure 16).
+
+The paper's curves have hundreds of points per seed; a short preset logs one point per
+episode (10 on the cpu preset), so the window and the "final" stretch scale with the number
+of points (`smoothing_window`, `final_window`) and every table says how many points it used.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics as m
+
+GAMES = ("cleanup", "harvest")
+EXPERIMENT_I = {"a3c": "A3C", "visible": "visible actions", "influence": "basic influence"}
+BASELINES = {"prosocial": "prosocial (η = 0.85)", "inequity_aversion": "inequity aversion"}
+CONDITIONS = EXPERIMENT_I | BASELINES
+PAPER_FINAL_POINTS = 50  # Table 4: "the last 50 agent steps" of the paper's curves
+PAPER_WINDOW = 200  # the paper's sliding window for its error bars
+
+# Supplement Table 4, the paper's final collective reward (references only; None: not reported)
+PAPER_TABLE4: dict[str, dict[str, float | None]] = {
+    "cleanup": {"a3c": 89, "visible": None, "influence": 190, "prosocial": None, "inequity_aversion": 275},
+    "harvest": {"a3c": 485, "visible": None, "influence": 1073, "prosocial": None, "inequity_aversion": 750},
+}
+
+
+# Table 4 rows of the paper's Experiments II and III, which this book does not train (yet)
+PAPER_ONLY_TABLE4 = {
+    "influence – communication": {"cleanup": 166, "harvest": 951},
+    "influence – model of other agents": {"cleanup": 392, "harvest": 588},
+}
+
+
+def config_name(game: str, condition: str) -> str:
+    """The packaged config of `condition` in `game`, e.g. ('cleanup', 'influence') -> 'cleanup_influence'."""
+    if game not in GAMES:
+        raise ValueError(f"unknown game {game!r}; choose from {list(GAMES)}")
+    if condition not in CONDITIONS:
+        raise ValueError(f"unknown condition {condition!r}; choose from {list(CONDITIONS)}")
+    return f"{game}_{condition}"
+
+
+def split_config(config: str) -> tuple[str, str]:
+    """'harvest_inequity_aversion' -> ('harvest', 'inequity_aversion')."""
+    game, _, condition = config.partition("_")
+    config_name(game, condition)  # validates
+    return game, condition
+
+
+def smoothing_window(points: int) -> int:
+    """Points per sliding window: the paper's 200 when curves are long, a tenth of the curve
+    (at least 1) on short presets, so the band is smoothed but not flattened."""
+    return max(1, min(PAPER_WINDOW, points // 10))
+
+
+def final_window(points: int) -> int:
+    """Points averaged for the final reward: the paper's last 50, or the last fifth of a
+    shorter curve (at least 1), so early random-policy episodes never count as final."""
+    return max(1, min(PAPER_FINAL_POINTS, points // 5))
+
+
+def seed_matrix(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """One config's `column` as [seeds x env_steps] (only the points every seed reached)."""
+    table = frame.pivot_table(index="seed", columns="env_steps", values=column, aggfunc="mean")
+    return table.dropna(axis=1)
+
+
+def learning_curves(metrics: pd.DataFrame, column: str = "collective_reward", confidence: float = 0.995,
+                    window: int | None = None) -> pd.DataFrame:
+    """Per config and env step: the mean over seeds of `column` and its confidence band
+    (`metrics.sliding_window_ci` over seeds; window from `smoothing_window` unless given).
+    Columns: config, env_steps, mean, lower, upper, seeds, window."""
+    if column not in metrics.columns:
+        raise ValueError(f"no column {column!r} in the metrics; have {sorted(metrics.columns)}")
+    rows = []
+    for config, frame in metrics.groupby("config", sort=False):
+        matrix = seed_matrix(frame, column)
+        w = window or smoothing_window(matrix.shape[1])
+        band = m.sliding_window_ci(matrix.to_numpy(), window=w, confidence=confidence)
+        rows.append(pd.DataFrame({"config": config, "env_steps": matrix.columns.to_numpy(), "mean": band.mean,
+                                  "lower": band.lower, "upper": band.upper, "seeds": len(matrix), "window": w}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def plot_curves(ax, curves: pd.DataFrame, labels: dict[str, str], colours: dict[str, str],
+                ylabel: str = "collective reward") -> None:
+    """Draw each config's mean curve and its band, in the order of `labels`."""
+    for config, label in labels.items():
+        c = curves[curves.config == config]
+        if c.empty:
+            raise ValueError(f"no curve for config {config!r}; have {sorted(curves.config.unique())}")
+        seeds = int(c.seeds.iloc[0])
+        ax.plot(c.env_steps, c["mean"], color=colours[config], label=f"{label} ({seeds} seeds)")
+        ax.fill_between(c.env_steps, c.lower, c.upper, color=colours[config], alpha=0.18, linewidth=0)
+    ax.set_xlabel("env steps per seed")
+    ax.set_ylabel(ylabel)
+    ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
+
+
+def final_rewards(metrics: pd.DataFrame, min_apples: float = 1.0) -> pd.DataFrame:
+    """Per config and seed, averaged over the final points (`final_window`): collective
+    reward, R·(1−G), equality, each agent's apples, and whether the seed passes the paper's
+    Harvest filter (every agent collects ≥ `min_apples` apples per episode; Cleanup seeds
+    always pass). Columns: config, game, condition, seed, points, collective_reward,
+    collective_times_equality, equality, min_agent_apples, kept."""
+    apple_columns = sorted(c for c in metrics.columns if c.startswith("apples_"))
+    rows = []
+    for config, frame in metrics.groupby("config", sort=False):
+        game, condition = split_config(config)
+        steps = np.sort(frame.env_steps.unique())
+        points = final_window(len(steps))
+        final = frame[frame.env_steps.isin(steps[-points:])].groupby("seed")
+        table = final[["collective_reward", "collective_times_equality", "equality", *apple_columns]].mean()
+        apples = table[apple_columns].to_numpy()
+        kept = m.harvest_learned_filter(apples, min_apples) if game == "harvest" else np.ones(len(table), bool)
+        rows.append(pd.DataFrame({
+            "config": config, "game": game, "condition": condition, "seed": table.index.to_numpy(),
+            "points": points, "collective_reward": table.collective_reward.to_numpy(),
+            "collective_times_equality": table.collective_times_equality.to_numpy(),
+            "equality": table.equality.to_numpy(), "min_agent_apples": apples.min(1), "kept": kept,
+        }))
+    return pd.concat(rows, ignore_index=True)
+
+
+def table4(finals: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """Supplement Table 4, ours beside the paper's: one row per config (in the order of
+    `finals`) with the mean and
+    standard deviation over the kept seeds of the final collective reward, R·(1−G) over all
+    seeds (no filter), and what produced it (preset, steps per seed, seeds kept of trained,
+    final points, hardware). `runs`: one row per config with columns config, preset,
+    env_steps_per_seed, device_name (e.g. from `ssdlib.results.run_info`)."""
+    missing = sorted(set(finals.config) - set(runs.config))
+    if missing:
+        raise ValueError(f"no run information for configs {missing}")
+    rows = []
+    for config, f in finals.groupby("config", sort=False):
+        game, condition = split_config(config)
+        run = runs.set_index("config").loc[config]
+        kept = f[f.kept]
+        rows.append({
+            "config": config,
+            "game": game,
+            "condition": CONDITIONS[condition],
+            "ours": kept.collective_reward.mean() if len(kept) else math.nan,
+            "ours sd": kept.collective_reward.std(ddof=1) if len(kept) > 1 else math.nan,
+            "ours R(1-G)": f.collective_times_equality.mean(),
+            "paper": PAPER_TABLE4[game][condition],
+            "seeds kept": f"{len(kept)}/{len(f)}",
+            "preset": run.preset,
+            "steps per seed": int(run.env_steps_per_seed),
+            "final points": int(f.points.iloc[0]),
+            "hardware": run.device_name,
+        })
+    return pd.DataFrame(rows)
+
+
+def format_table4(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 4 as text cells for the book: 'mean ± sd' for ours, '–' where the paper has none."""
+    def number(x: float) -> str:
+        return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:,.0f}"
+
+    out = table.copy()
+    out["ours"] = [f"{number(a)} ± {number(b)}" if not math.isnan(b) else number(a)
+                   for a, b in zip(table["ours"], table["ours sd"], strict=True)]
+    out["ours R(1-G)"] = table["ours R(1-G)"].map(number)
+    out["paper"] = table["paper"].map(number)
+    out["steps per seed"] = table["steps per seed"].map(lambda s: f"{s:.2g}")
+    return out.drop(columns=["ours sd"])
+
+
+def table4_book(table: pd.DataFrame) -> pd.DataFrame:
+    """Table 4 as the results chapter prints it: one row per model, per game our cell
+    ('mean ± sd (preset, steps per seed, seeds kept/trained)') beside the paper's number;
+    the paper's rows for models not trained here are kept, with our cell saying so."""
+    def cell(row: pd.Series) -> str:
+        sd_text = "" if math.isnan(row["ours sd"]) else f" ± {row['ours sd']:,.0f}"
+        return (f"{row['ours']:,.0f}{sd_text} ({row['preset']}, {row['steps per seed']:.2g} steps, "
+                f"{row['seeds kept']} seeds)")
+
+    def paper(value: float | None) -> str:
+        return "–" if value is None else f"{value:,.0f}"
+
+    models = [label for label in CONDITIONS.values() if label in set(table.condition)]
+    rows = []
+    for label in models:
+        row = {"model": label}
+        for game in GAMES:
+            found = table[(table.game == game) & (table.condition == label)]
+            condition = next(k for k, v in CONDITIONS.items() if v == label)
+            row[f"{game.capitalize()}, ours"] = cell(found.iloc[0]) if len(found) else "not run"
+            row[f"{game.capitalize()}, paper"] = paper(PAPER_TABLE4[game][condition])
+        rows.append(row)
+    for label, values in PAPER_ONLY_TABLE4.items():
+        row = {"model": label}
+        for game in GAMES:
+            row[f"{game.capitalize()}, ours"] = "not run here"
+            row[f"{game.capitalize()}, paper"] = paper(values[game])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_table4(ax, table: pd.DataFrame, game: str, colours: dict[str, str]) -> None:
+    """One game's Table 4 as bars: ours (mean ± sd over kept seeds, coloured by condition)
+    and the paper's number as a black diamond where it reports one."""
+    rows = table[table.game == game].reset_index(drop=True)
+    if rows.empty:
+        raise ValueError(f"no Table 4 rows for game {game!r}")
+    x = np.arange(len(rows))
+    ax.bar(x, rows["ours"], yerr=rows["ours sd"].fillna(0.0), color=[colours[c] for c in rows.config],
+           capsize=3, label="ours (mean ± sd over seeds)")
+    paper = rows["paper"].astype(float)
+    ax.scatter(x[paper.notna()], paper[paper.notna()], marker="D", color="black", zorder=3, label="paper (reference)")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    ax.set_xticks(x, rows.condition, rotation=25, ha="right")
+    ax.set_ylabel("final collective reward")
+    ax.set_title(game.capitalize())

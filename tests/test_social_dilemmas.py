@@ -1,0 +1,134 @@
+"""The analysis behind the Experiment I, baselines and results chapters, on synthetic metrics."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ssdlib import metrics as m
+from ssdlib.experiments import social_dilemmas as sd
+
+N = 5
+
+
+def fake_metrics(config: str, seeds: list[int], points: int, level: float, apples: float = 10.0,
+                 starved_seed: int | None = None) -> pd.DataFrame:
+    """Per-episode rows like the trainer's: collective reward = level + seed + episode index."""
+    rows = []
+    for seed in seeds:
+        for episode in range(points):
+            row = {"config": config, "seed": seed, "episode": episode, "env_steps": (episode + 1) * 1000,
+                   "collective_reward": level + seed + episode, "equality": 0.5,
+                   "collective_times_equality": 0.5 * (level + seed + episode)}
+            for k in range(N):
+                row[f"apples_{k}"] = 0.0 if (seed == starved_seed and k == 3) else apples
+                row[f"return_{k}"] = (level + seed + episode) / N
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def runs_for(configs: list[str], steps: int = 10_000) -> pd.DataFrame:
+    return pd.DataFrame({"config": configs, "preset": "cpu", "env_steps_per_seed": steps, "device_name": "test CPU"})
+
+
+def test_config_names_round_trip_and_reject_unknown_names() -> None:
+    assert sd.config_name("cleanup", "influence") == "cleanup_influence"
+    assert sd.split_config("harvest_inequity_aversion") == ("harvest", "inequity_aversion")
+    with pytest.raises(ValueError, match="'tetris'"):
+        sd.config_name("tetris", "a3c")
+    with pytest.raises(ValueError, match="'selfless'"):
+        sd.split_config("cleanup_selfless")
+
+
+@pytest.mark.parametrize(("points", "window", "final"), [(1, 1, 1), (10, 1, 2), (62, 6, 12), (488, 48, 50),
+                                                          (5000, 200, 50)])
+def test_windows_scale_with_curve_length_up_to_the_papers(points: int, window: int, final: int) -> None:
+    assert sd.smoothing_window(points) == window
+    assert sd.final_window(points) == final
+
+
+def test_learning_curves_match_the_sliding_window_ci() -> None:
+    frame = pd.concat([fake_metrics("cleanup_a3c", [0, 1, 2], 20, 0.0), fake_metrics("cleanup_influence", [0, 1], 20, 5.0)])
+    curves = sd.learning_curves(frame)
+    a3c = curves[curves.config == "cleanup_a3c"]
+    values = np.array([[s + e for e in range(20)] for s in range(3)], dtype=float)
+    band = m.sliding_window_ci(values, window=2, confidence=0.995)
+    np.testing.assert_allclose(a3c["mean"], band.mean)
+    np.testing.assert_allclose(a3c["lower"], band.lower)
+    np.testing.assert_allclose(a3c["upper"], band.upper)
+    assert set(a3c.seeds) == {3} and set(a3c.window) == {2}
+    assert set(curves[curves.config == "cleanup_influence"].seeds) == {2}
+    with pytest.raises(ValueError, match="'speed'"):
+        sd.learning_curves(frame, "speed")
+
+
+def test_learning_curves_use_only_the_points_every_seed_reached() -> None:
+    frame = pd.concat([fake_metrics("harvest_a3c", [0], 10, 0.0), fake_metrics("harvest_a3c", [1], 7, 0.0)])
+    curves = sd.learning_curves(frame)
+    assert list(curves.env_steps) == [1000 * (i + 1) for i in range(7)]
+
+
+def test_final_rewards_average_the_last_fifth_and_apply_the_harvest_filter() -> None:
+    frame = pd.concat([
+        fake_metrics("harvest_a3c", [0, 1, 2], 10, 100.0, starved_seed=1),
+        fake_metrics("cleanup_a3c", [0, 1], 10, -50.0, apples=0.0),
+    ])
+    finals = sd.final_rewards(frame).set_index(["config", "seed"])
+    # last 2 of 10 episodes: level + seed + mean(8, 9)
+    assert finals.loc[("harvest_a3c", 0), "collective_reward"] == pytest.approx(108.5)
+    assert finals.loc[("harvest_a3c", 2), "points"] == 2
+    assert list(finals.loc["harvest_a3c", "kept"]) == [True, False, True]  # seed 1 has a starved agent
+    assert finals.loc[("harvest_a3c", 1), "min_agent_apples"] == 0.0
+    assert finals.loc["cleanup_a3c", "kept"].all()  # the filter is Harvest's only
+
+
+def test_table4_reports_kept_seeds_provenance_and_the_papers_reference() -> None:
+    frame = pd.concat([
+        fake_metrics("harvest_influence", [0, 1, 2], 10, 100.0, starved_seed=2),
+        fake_metrics("cleanup_visible", [0], 10, -50.0),
+    ])
+    finals = sd.final_rewards(frame)
+    table = sd.table4(finals, runs_for(["harvest_influence", "cleanup_visible"])).set_index("config")
+    row = table.loc["harvest_influence"]
+    assert row["ours"] == pytest.approx(np.mean([108.5, 109.5]))  # seeds 0 and 1 only
+    assert row["ours sd"] == pytest.approx(np.std([108.5, 109.5], ddof=1))
+    assert row["ours R(1-G)"] == pytest.approx(0.5 * np.mean([108.5, 109.5, 110.5]))  # every seed
+    assert row["seeds kept"] == "2/3" and row["paper"] == 1073 and row["preset"] == "cpu"
+    assert row["steps per seed"] == 10_000 and row["hardware"] == "test CPU" and row["final points"] == 2
+    visible = table.loc["cleanup_visible"]
+    assert math.isnan(visible["paper"]) and math.isnan(visible["ours sd"])  # one seed: no spread
+    with pytest.raises(ValueError, match="cleanup_visible"):
+        sd.table4(finals, runs_for(["harvest_influence"]))
+
+
+def test_book_forms_of_table4_name_what_produced_each_cell() -> None:
+    configs = [sd.config_name(g, c) for g in sd.GAMES for c in ("a3c", "influence")]
+    frame = pd.concat([fake_metrics(c, [0, 1], 10, 10.0 * i) for i, c in enumerate(configs)])
+    table = sd.table4(sd.final_rewards(frame), runs_for(configs, steps=320_000))
+    book = sd.table4_book(table).set_index("model")
+    assert book.loc["basic influence", "Harvest, paper"] == "1,073"
+    assert book.loc["A3C", "Cleanup, ours"] == "9 ± 1 (cpu, 3.2e+05 steps, 2/2 seeds)"
+    assert book.loc["influence – model of other agents", "Cleanup, ours"] == "not run here"
+    assert "visible actions" not in book.index  # not in the table: not a row
+    formatted = sd.format_table4(table)
+    assert formatted.loc[0, "ours"] == "9 ± 1" and formatted.loc[0, "paper"] == "89"
+
+
+def test_plots_draw_every_condition(tmp_path) -> None:
+    import matplotlib.pyplot as plt
+
+    configs = [sd.config_name("cleanup", c) for c in ("a3c", "influence")]
+    frame = pd.concat([fake_metrics(c, [0, 1, 2], 12, 10.0 * i) for i, c in enumerate(configs)])
+    colours = {c: "C0" for c in configs}
+    fig, (left, right) = plt.subplots(1, 2)
+    sd.plot_curves(left, sd.learning_curves(frame), {c: c for c in configs}, colours)
+    assert len(left.lines) == 2 and len(left.collections) == 2
+    with pytest.raises(ValueError, match="cleanup_prosocial"):
+        sd.plot_curves(left, sd.learning_curves(frame), {"cleanup_prosocial": "p"}, colours)
+    table = sd.table4(sd.final_rewards(frame), runs_for(configs))
+    sd.plot_table4(right, table, "cleanup", colours)
+    assert len(right.patches) == 2
+    with pytest.raises(ValueError, match="harvest"):
+        sd.plot_table4(right, table, "harvest", colours)
+    plt.close(fig)
