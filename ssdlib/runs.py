@@ -43,12 +43,17 @@ def write_metrics(path: Path, rows: list[dict]) -> None:
     atomic_write(path, lambda tmp: pd.DataFrame(rows).to_parquet(tmp, index=False))
 
 
+CODE_PATHS = ("ssdlib", "pyproject.toml")  # what decides a run's numbers (results/ does not)
+
+
 def git_commit() -> str:
-    """The commit of the code that ran (with '+dirty' for uncommitted changes), or 'unknown'."""
+    """The commit of the code that runs now, with '+dirty' when the library or its package
+    metadata has uncommitted changes (changed results files do not count), or 'unknown'."""
     root = Path(__file__).resolve().parent.parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS],
+                               cwd=root, capture_output=True, text=True).stdout.strip()
         return commit + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"

@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from .experiments.config import load_config
 from .experiments.presets import get_preset
-from .runs import atomic_write, provenance, write_json, write_metrics
+from .runs import atomic_write, git_commit, provenance, write_json, write_metrics
 from .training.checkpoint import load_trainer_state, trainer_state
 from .training.trainer import Trainer
 
@@ -63,6 +63,7 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
             (out / name).unlink(missing_ok=True)
     write_json(out / "config.json", resolved)
 
+    commit = git_commit()  # of the code this process imported, not of the tree at a later save
     trainer = Trainer(config, preset, seeds, device)
     if checkpoint.is_file():
         load_trainer_state(trainer, torch.load(checkpoint, map_location=trainer.device, weights_only=False))
@@ -74,7 +75,7 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
         atomic_write(checkpoint, lambda tmp: torch.save(trainer_state(trainer), tmp))
         steps_per_s = trainer.env_steps * len(seeds) / max(trainer.wall_time, 1e-9)
         write_json(out / "provenance.json", provenance(
-            device, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.wall_time,
+            device, git_commit=commit, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.wall_time,
             env_steps_per_s=steps_per_s, agent_steps_per_s=steps_per_s * config.num_agents))
 
     bar = tqdm(total=preset.total_steps, initial=trainer.env_steps, unit="step", disable=not progress,

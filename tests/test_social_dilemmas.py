@@ -132,3 +132,11 @@ def test_plots_draw_every_condition(tmp_path) -> None:
     with pytest.raises(ValueError, match="harvest"):
         sd.plot_table4(right, table, "harvest", colours)
     plt.close(fig)
+
+
+def test_final_episodes_are_the_last_points_of_each_config() -> None:
+    frame = pd.concat([fake_metrics("cleanup_a3c", [0, 1], 10, 0.0), fake_metrics("harvest_a3c", [0], 60, 0.0)])
+    last = sd.final_episodes(frame)
+    cleanup, harvest = last[last.config == "cleanup_a3c"], last[last.config == "harvest_a3c"]
+    assert sorted(cleanup.env_steps.unique()) == [9000, 10_000] and len(cleanup) == 4 and set(cleanup.points) == {2}
+    assert sorted(harvest.env_steps.unique()) == [1000 * i for i in range(49, 61)] and set(harvest.points) == {12}

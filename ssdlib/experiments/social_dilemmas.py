@@ -105,6 +105,17 @@ def plot_curves(ax, curves: pd.DataFrame, labels: dict[str, str], colours: dict[
     ax.ticklabel_format(axis="x", style="sci", scilimits=(0, 0))
 
 
+def final_episodes(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The rows of each config's final points (the last `final_window` env steps logged),
+    with a column `points` saying how many points that is."""
+    parts = []
+    for config, frame in metrics.groupby("config", sort=False):
+        steps = np.sort(frame.env_steps.unique())
+        points = final_window(len(steps))
+        parts.append(frame[frame.env_steps.isin(steps[-points:])].assign(points=points))
+    return pd.concat(parts, ignore_index=True)
+
+
 def final_rewards(metrics: pd.DataFrame, min_apples: float = 1.0) -> pd.DataFrame:
     """Per config and seed, averaged over the final points (`final_window`): collective
     reward, R·(1−G), equality, each agent's apples, and whether the seed passes the paper's
@@ -113,12 +124,11 @@ def final_rewards(metrics: pd.DataFrame, min_apples: float = 1.0) -> pd.DataFram
     collective_times_equality, equality, min_agent_apples, kept."""
     apple_columns = sorted(c for c in metrics.columns if c.startswith("apples_"))
     rows = []
-    for config, frame in metrics.groupby("config", sort=False):
+    for config, frame in final_episodes(metrics).groupby("config", sort=False):
         game, condition = split_config(config)
-        steps = np.sort(frame.env_steps.unique())
-        points = final_window(len(steps))
-        final = frame[frame.env_steps.isin(steps[-points:])].groupby("seed")
-        table = final[["collective_reward", "collective_times_equality", "equality", *apple_columns]].mean()
+        points = int(frame.points.iloc[0])
+        table = frame.groupby("seed")[["collective_reward", "collective_times_equality", "equality",
+                                       *apple_columns]].mean()
         apples = table[apple_columns].to_numpy()
         kept = m.harvest_learned_filter(apples, min_apples) if game == "harvest" else np.ones(len(table), bool)
         rows.append(pd.DataFrame({
