@@ -4,7 +4,10 @@ Layout under a results folder (default `results/`):
 
     results/runs/CONFIG/PRESET/          one training run (see `ssdlib.runs`)
         config.json  metrics.parquet  provenance.json  checkpoint.pt  done
+        episodes.npz                     recorded episodes (`ssdlib.episodes`), when made
     results/figures/NOTEBOOK/*.png       figures written by the notebooks
+    results/tables/NOTEBOOK/*.csv        tables written by the notebooks
+    results/bench/*.jsonl                benchmark output (`ssdlib.bench`)
 
 `load_metrics` concatenates the per-episode metrics of the runs asked for into one
 DataFrame, labelled with config, preset, seed and hardware, so every number the book shows

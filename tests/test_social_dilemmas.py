@@ -140,3 +140,13 @@ def test_final_episodes_are_the_last_points_of_each_config() -> None:
     cleanup, harvest = last[last.config == "cleanup_a3c"], last[last.config == "harvest_a3c"]
     assert sorted(cleanup.env_steps.unique()) == [9000, 10_000] and len(cleanup) == 4 and set(cleanup.points) == {2}
     assert sorted(harvest.env_steps.unique()) == [1000 * i for i in range(49, 61)] and set(harvest.points) == {12}
+
+
+def test_final_band_order_compares_the_last_bands() -> None:
+    curves = pd.DataFrame({"config": ["a", "a", "b", "b", "c", "c"], "env_steps": [1, 2] * 3,
+                           "mean": [0, 10, 0, 5, 0, 9], "lower": [0, 9, 0, 4, 0, 8.5], "upper": [0, 11, 0, 6, 0, 9.5]})
+    assert sd.final_band_order(curves, "a", "b") == "above"
+    assert sd.final_band_order(curves, "b", "a") == "below"
+    assert sd.final_band_order(curves, "a", "c") == "overlapping"
+    with pytest.raises(ValueError, match="'d'"):
+        sd.final_band_order(curves, "a", "d")

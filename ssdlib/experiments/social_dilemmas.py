@@ -232,3 +232,20 @@ def plot_table4(ax, table: pd.DataFrame, game: str, colours: dict[str, str]) -> 
     ax.set_xticks(x, rows.condition, rotation=25, ha="right")
     ax.set_ylabel("final collective reward")
     ax.set_title(game.capitalize())
+
+
+def final_band_order(curves: pd.DataFrame, first: str, second: str) -> str:
+    """How `first`'s confidence band at its last point lies against `second`'s: "above",
+    "below" or "overlapping" (the runs cannot tell the two apart at this length)."""
+    ends = {}
+    for config in (first, second):
+        c = curves[curves.config == config]
+        if c.empty:
+            raise ValueError(f"no curve for config {config!r}; have {sorted(curves.config.unique())}")
+        ends[config] = c.iloc[-1]
+    a, b = ends[first], ends[second]
+    if a.lower > b.upper:
+        return "above"
+    if a.upper < b.lower:
+        return "below"
+    return "overlapping"
