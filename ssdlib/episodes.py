@@ -130,7 +130,16 @@ def field_of_view(pos: tuple[int, int] | np.ndarray, height: int, width: int,
     row, col = (int(x) for x in np.asarray(pos).reshape(-1)[:2])
     if not (0 <= row < height and 0 <= col < width):
         raise ValueError(f"position {(row, col)} is outside the {height}x{width} map")
-    return max(row - radius, 0), min(row + radius, height - 1), max(col - radius, 0), min(col + radius, width - 1)
+    top, bottom, left, right = fields_of_view(np.array([row, col]), height, width, radius)
+    return int(top), int(bottom), int(left), int(right)
+
+
+def fields_of_view(pos: np.ndarray, height: int, width: int,
+                   radius: int = VIEW_RADIUS) -> tuple[np.ndarray, ...]:
+    """`field_of_view` elementwise over positions [..., 2]: arrays (top, bottom, left, right)."""
+    pos = np.asarray(pos)
+    return (np.clip(pos[..., 0] - radius, 0, height - 1), np.clip(pos[..., 0] + radius, 0, height - 1),
+            np.clip(pos[..., 1] - radius, 0, width - 1), np.clip(pos[..., 1] + radius, 0, width - 1))
 
 
 def in_view(observer: np.ndarray, other: np.ndarray, radius: int = VIEW_RADIUS) -> np.ndarray:
@@ -379,12 +388,7 @@ def hidden_apples(episodes: Episodes) -> np.ndarray:
     apples = (episodes.maps == palette.APPLE).astype(np.int64)  # [S, T, H, W]
     integral = np.zeros(apples.shape[:2] + (episodes.height + 1, episodes.width + 1), dtype=np.int64)
     integral[:, :, 1:, 1:] = apples.cumsum(2).cumsum(3)
-    h, w, r = episodes.height, episodes.width, VIEW_RADIUS
-
-    def bounds(pos: np.ndarray) -> tuple[np.ndarray, ...]:
-        """Inclusive (top, bottom, left, right) of the fields of view of positions [..., 2]."""
-        return (np.clip(pos[..., 0] - r, 0, h - 1), np.clip(pos[..., 0] + r, 0, h - 1),
-                np.clip(pos[..., 1] - r, 0, w - 1), np.clip(pos[..., 1] + r, 0, w - 1))
+    h, w = episodes.height, episodes.width
 
     def count(top, bottom, left, right) -> np.ndarray:
         """Apples in the rectangles [S, T, K, J] (empty where bottom < top or right < left)."""
@@ -397,8 +401,8 @@ def hidden_apples(episodes: Episodes) -> np.ndarray:
     k = episodes.influencers
     big = episodes.pos[:, :, :k, None, :]  # influencers [S, T, K, 1, 2]
     small = episodes.pos[:, :, None, k:, :]  # influencees [S, T, 1, J, 2]
-    tk, bk, lk, rk = (np.broadcast_to(x, big.shape[:2] + (k, episodes.num_agents - k)) for x in bounds(big))
-    tj, bj, lj, rj = bounds(small)
+    tk, bk, lk, rk = (np.broadcast_to(x, big.shape[:2] + (k, episodes.num_agents - k)) for x in fields_of_view(big, h, w))
+    tj, bj, lj, rj = fields_of_view(small, h, w)
     both = count(np.maximum(tk, tj), np.minimum(bk, bj), np.maximum(lk, lj), np.minimum(rk, rj))
     return count(tk, bk, lk, rk) - both
 

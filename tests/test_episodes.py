@@ -23,6 +23,7 @@ from ssdlib.episodes import (
     Episodes,
     ensure_episodes,
     field_of_view,
+    fields_of_view,
     hidden_apples,
     high_influence_moments,
     in_view,
@@ -240,6 +241,11 @@ def test_field_of_view_is_clipped_to_the_map() -> None:
     assert field_of_view(np.array([23, 16]), 25, 18) == (16, 24, 9, 17)
     with pytest.raises(ValueError, match=r"\(25, 3\) is outside the 25x18 map"):
         field_of_view((25, 3), 25, 18)
+    many = np.array([[[12, 9], [1, 1]], [[23, 16], [0, 17]]])  # [2, 2, 2]
+    bounds = np.stack(fields_of_view(many, 25, 18), axis=-1)
+    assert bounds.shape == (2, 2, 4)
+    for index in np.ndindex(2, 2):
+        assert tuple(bounds[index]) == field_of_view(many[index], 25, 18)
     assert in_view(np.array([[5, 5], [5, 5]]), np.array([[12, 12], [13, 5]])).tolist() == [True, False]
 
 
