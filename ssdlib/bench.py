@@ -23,8 +23,8 @@ import time
 import torch
 
 from .envs import ENVIRONMENTS, make_env
-from .experiments.config import load_config
-from .experiments.presets import PAPER_STEPS, Preset
+from .training.conditions.config import load_config
+from .training.conditions.presets import PAPER_STEPS, Preset
 from .hardware import device_name
 from .training.trainer import Trainer
 

@@ -45,7 +45,7 @@ class Episodes:
     agents saw before acting); views: uint8 [S, T, N, 15, 15] each agent's egocentric view at that
     step (forward up, the agent at pixel (7, 7)); pos: int64 [S, T, N, 2] (row, col); orient:
     int64 [S, T, N] (0 UP, 1 RIGHT, 2 DOWN, 3 LEFT); actions: int64 [S, T, N]; rewards: float32
-    [S, T, N] extrinsic rewards of the step; influence: float32 [S, T, K, J], influence of
+    [S, T, N] extrinsic rewards of the step; influence: float64 [S, T, K, J], influence of
     influencer k (agent k) on influencee j (agent K + j) at each step, J = N - K. K is
     `influencers`, 0 (and influence of size 0) when the condition computes no influence reward.
 
@@ -193,24 +193,22 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
     record: dict[str, list[torch.Tensor]] = {key: [] for key in ("maps", "views", "pos", "orient", "actions", "rewards", "influence")}
     for _ in range(steps):
         record["maps"].append(env._image()[:, :hw].reshape(-1, h, w))
-        record["views"].append(view.obs.image)
+        record["views"].append(view.state.obs.image)
         record["pos"].append(torch.stack((env.state.pos // w, env.state.pos % w), dim=-1))
         record["orient"].append(env.state.orient)
-        out = view.act(view.obs, view.state)
-        actions = view.to_games(out["actions"])  # [S, N]: one game per seed
-        view.obs, extrinsic, _, _ = env.step(actions)
-        view.state = out["state"]
+        out, extrinsic, _, _ = view.play()
+        actions = view.to_games(out.transition.actions)  # [S, N]: one game per seed
         record["actions"].append(actions)
         record["rewards"].append(extrinsic)
         if has_influence:
-            record["influence"].append(out["influence_pairs"].float())
+            record["influence"].append(out.influence.pairs)
 
     def stacked(key: str, dtype) -> np.ndarray:
         """steps of [S, ...] -> [S, T, ...]."""
         return torch.stack(record[key], dim=1).cpu().numpy().astype(dtype)
 
     s, n = trainer.S, trainer.N
-    influence = stacked("influence", np.float32) if has_influence else np.zeros((s, steps, 0, n), np.float32)
+    influence = stacked("influence", np.float64) if has_influence else np.zeros((s, steps, 0, n), np.float64)
     return Episodes(
         config=trainer.config.name, env=trainer.config.env, seeds=list(trainer.seeds),
         maps=stacked("maps", np.uint8), views=stacked("views", np.uint8), pos=stacked("pos", np.int64),
@@ -248,7 +246,7 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
         "orient": episodes.orient.astype(np.int8),
         "actions": episodes.actions.astype(np.int8),
         "rewards": episodes.rewards.astype(np.float32),
-        "influence": episodes.influence.astype(np.float32),
+        "influence": episodes.influence.astype(np.float64),  # exact: influence is a difference of tiny numbers
     }
 
     def write(tmp: str) -> None:
@@ -275,7 +273,7 @@ def load_episodes(path: str | Path) -> Episodes:
             config=meta["config"], env=meta["env"], seeds=meta["seeds"], maps=maps,
             views=views_from_maps(maps, pos, orient), pos=pos, orient=orient,
             actions=data["actions"].astype(np.int64), rewards=data["rewards"].astype(np.float32),
-            influence=data["influence"].astype(np.float32), influencers=meta["influencers"],
+            influence=data["influence"].astype(np.float64), influencers=meta["influencers"],
             action_names=tuple(meta["action_names"]), preset=meta["preset"], replay_seed=meta["replay_seed"],
             trained_steps=meta["trained_steps"], checkpoint=meta["checkpoint"],
         )

@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .experiments.presets import PRESETS
+from .training.conditions.presets import PRESETS
 
 DEFAULT_PRESET = "cpu"
 KERNEL = "python3"
@@ -78,7 +78,7 @@ def notebook_parameters(preset: str, results_dir: str | Path = "results", train:
 def discard_runs(configs: list[str], preset: str, results_dir: str | Path = "results") -> list[Path]:
     """Delete the run folders of `configs` on `preset` (so the notebooks retrain them);
     returns the folders deleted. An unknown config name is an error, before anything is deleted."""
-    from .experiments.config import CONFIG_DIR
+    from .training.conditions.config import CONFIG_DIR
     from .results import run_dir
 
     known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))

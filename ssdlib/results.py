@@ -74,11 +74,14 @@ def load_metrics(configs: list[str], preset: str, results: str | Path = "results
 def stale_fields(folder: str | Path, config: str, preset: str) -> list[str]:
     """What differs between the run in `folder` and what `config` on `preset` resolves to now
     ("config.optim.lr_init", "preset.total_steps", ...); empty when the run is current. The
-    seeds are not compared: a run is reused whatever seeds it was trained with."""
+    seeds are not compared: a run is reused whatever seeds it was trained with. Config fields
+    added since the run was trained count as their defaults (which keep the old behaviour)."""
     from .train import resolved_config  # imports torch: only when runs are checked
+    from .training.conditions import config_from_dict
 
     stored = json.loads((Path(folder) / "config.json").read_text())
     current = json.loads(json.dumps(resolved_config(config, preset, stored["seeds"]), default=str))
+    stored["config"] = json.loads(json.dumps(config_from_dict(stored["config"]).to_dict(), default=str))
     return sorted(_differences(stored.get("config"), current["config"], "config")
                   + _differences(stored.get("preset"), current["preset"], "preset"))
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .experiments.config import load_config
-from .experiments.presets import get_preset
+from .training.conditions.config import load_config
+from .training.conditions.presets import get_preset
 from .runs import atomic_write, git_commit, provenance, write_json, write_metrics
-from .training.checkpoint import load_trainer_state, trainer_state
+from .training.state import load_checkpoint
 from .training.trainer import Trainer
 
 
@@ -66,16 +66,16 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
     commit = git_commit()  # of the code this process imported, not of the tree at a later save
     trainer = Trainer(config, preset, seeds, device)
     if checkpoint.is_file():
-        load_trainer_state(trainer, torch.load(checkpoint, map_location=trainer.device, weights_only=False))
+        trainer.state.restore(load_checkpoint(checkpoint, trainer.device))
     if (out / "done").is_file():
         return out
 
     def save() -> None:
         write_metrics(out / "metrics.parquet", trainer.episodes)
-        atomic_write(checkpoint, lambda tmp: torch.save(trainer_state(trainer), tmp))
-        steps_per_s = trainer.env_steps * len(seeds) / max(trainer.wall_time, 1e-9)
+        atomic_write(checkpoint, lambda tmp: torch.save(trainer.state.checkpoint(), tmp))
+        steps_per_s = trainer.env_steps * len(seeds) / max(trainer.state.wall_time, 1e-9)
         write_json(out / "provenance.json", provenance(
-            device, git_commit=commit, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.wall_time,
+            device, git_commit=commit, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.state.wall_time,
             env_steps_per_s=steps_per_s, agent_steps_per_s=steps_per_s * config.num_agents))
 
     bar = tqdm(total=preset.total_steps, initial=trainer.env_steps, unit="step", disable=not progress,
@@ -88,7 +88,7 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
         iterations += 1
         recent.extend(row["collective_reward"] for row in trainer.episodes[episodes_before:])
         bar.update(trainer.env_steps - before)
-        bar.set_postfix(steps_per_s=f"{trainer.env_steps * len(seeds) / max(trainer.wall_time, 1e-9):,.0f}",
+        bar.set_postfix(steps_per_s=f"{trainer.env_steps * len(seeds) / max(trainer.state.wall_time, 1e-9):,.0f}",
                         collective=f"{np.mean(recent):.1f}" if recent else "-")
         finished_episode = len(trainer.episodes) > episodes_before
         if finished_episode and time.monotonic() - last_save >= preset.checkpoint_seconds:

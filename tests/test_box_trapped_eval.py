@@ -9,8 +9,8 @@ import torch
 
 from ssdlib.envs.geometry import OPEN
 from ssdlib.experiments import box_trapped as bt
-from ssdlib.experiments.config import load_config
-from ssdlib.experiments.presets import get_preset
+from ssdlib.training.conditions.config import load_config
+from ssdlib.training.conditions.presets import get_preset
 from ssdlib.train import train
 from ssdlib.training.trainer import Trainer
 

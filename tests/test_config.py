@@ -6,13 +6,13 @@ import textwrap
 import pytest
 
 from ssdlib.envs import ENVIRONMENTS
-from ssdlib.experiments.config import (
+from ssdlib.training.conditions.config import (
     Config,
     config_from_dict,
     config_names,
     load_config,
 )
-from ssdlib.experiments.presets import PRESETS, get_preset
+from ssdlib.training.conditions.presets import PRESETS, get_preset
 
 # The paper's supplementary Table 1 (basic influence), column by column:
 # (entropy reg., lr init, lr end, influencers, beta, C in 1e6 steps, divergence, influencee reward);

@@ -3,8 +3,8 @@ FIRE (-1 each, no one to hit) and to walk to the apples, so its return clearly r
 
 import numpy as np
 
-from ssdlib.experiments.config import config_from_dict
-from ssdlib.experiments.presets import Preset
+from ssdlib.training.conditions.config import config_from_dict
+from ssdlib.training.conditions.presets import Preset
 from ssdlib.training.trainer import Trainer
 
 MAP = """

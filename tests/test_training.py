@@ -18,8 +18,8 @@ import torch
 from torch.nn import functional as F
 
 from ssdlib.agents.network import FC_SIZES
-from ssdlib.experiments.config import config_from_dict, config_names, load_config
-from ssdlib.experiments.presets import PRESETS, Preset, get_preset
+from ssdlib.training.conditions.config import config_from_dict, config_names, load_config
+from ssdlib.training.conditions.presets import PRESETS, Preset, get_preset
 from ssdlib.train import main, parse_seeds, train
 from ssdlib.training.advantages import gae
 from ssdlib.training.rewards import (

@@ -1,5 +1,6 @@
-"""Agents: the paper's network, with one set of weights per agent and seed."""
+"""Agents: the paper's network, with one set of weights per agent and seed, built from parts."""
 
-from .network import AgentNetworks, LSTMState
+from .blocks import LSTMState
+from .network import AgentNetworks, Memory
 
-__all__ = ["AgentNetworks", "LSTMState"]
+__all__ = ["AgentNetworks", "LSTMState", "Memory"]

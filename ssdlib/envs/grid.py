@@ -11,6 +11,7 @@ beams in a random order, spawning, then observations and rewards. Games reset th
 when they reach the horizon and report it in `done`.
 """
 
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import NamedTuple
 
@@ -256,6 +257,18 @@ class GridGame:
         )
         others = self._others.expand(b, -1, -1)
         return Observation(view, s.last_actions[:, self._others], near.gather(2, others))
+
+    def snapshot(self) -> dict:
+        """Everything that decides the games' future: state, step counter and RNG state, as
+        tensors and ints (what a checkpoint stores)."""
+        return {"state": dataclasses.asdict(self.state), "t": self.t, "generator": self._generator.get_state()}
+
+    def restore(self, snapshot: dict) -> Observation:
+        """Continue from a `snapshot` of a game of the same shape; returns the observation."""
+        self.state = GridState(**snapshot["state"])
+        self.t = int(snapshot["t"])
+        self._generator.set_state(snapshot["generator"].cpu())
+        return self.observe()
 
     def render(self, index: int = 0) -> np.ndarray:
         """The full map of game `index` as RGB uint8 [H, W, 3], agents and beams drawn."""

@@ -49,15 +49,13 @@ def evaluate_openers(trainer: Trainer, num_trajectories: int = 100, seed: int = 
     has_influence = trainer.config.reward.scheme == "influence"
     steps = {key: [] for key in ("open_action", "opened", "box_was_open", "influence", "rewards")}
     for t in range(horizon):
-        out = view.act(view.obs, view.state)
-        actions = view.to_games(out["actions"])  # [B, N]
         steps["box_was_open"].append(env.state.box_open.clone())
-        view.obs, extrinsic, done, info = env.step(actions)
-        view.state = out["state"]
+        out, extrinsic, done, info = view.play()
+        actions = view.to_games(out.transition.actions)  # [B, N]
         steps["open_action"].append(actions[:, 0] == OPEN)
         steps["opened"].append(info["open"][:, 0].bool())
         if has_influence:
-            steps["influence"].append(out["influence"][:, 0].float())
+            steps["influence"].append(out.influence.reward[:, 0])
         steps["rewards"].append(extrinsic)
         if bool(done[0]) != (t == horizon - 1):
             raise RuntimeError(f"episode ended at step {t}, expected at {horizon - 1}")

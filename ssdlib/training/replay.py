@@ -4,22 +4,20 @@ Evaluations (Box Trapped's Figure 12) and recorded episodes (the explorer, momen
 influence) both need the run's policies acting on games other than its training games.
 """
 
-import copy
 import json
 from pathlib import Path
 
 import torch
 
-from ..envs import make_env
-from ..experiments.config import config_from_dict
-from ..experiments.presets import Preset
-from .checkpoint import load_trainer_state
+from .conditions.config import config_from_dict
+from .conditions.presets import Preset
+from .state import load_checkpoint
 from .trainer import Trainer
 
 
 def load_trainer(run_dir: str | Path, device: str | torch.device = "cpu") -> Trainer:
-    """The Trainer of a run folder (its config.json: config, preset and seeds) with the
-    weights, optimiser, env and RNG states of its checkpoint.pt, on `device`."""
+    """The Trainer of a run folder (its config.json: config, preset and seeds) with the whole
+    training state of its checkpoint.pt, on `device`."""
     run_dir = Path(run_dir)
     config_path, checkpoint_path = run_dir / "config.json", run_dir / "checkpoint.pt"
     for path in (config_path, checkpoint_path):
@@ -27,22 +25,12 @@ def load_trainer(run_dir: str | Path, device: str | torch.device = "cpu") -> Tra
             raise FileNotFoundError(f"no file {str(path)!r}: is {str(run_dir)!r} a trained run folder?")
     resolved = json.loads(config_path.read_text())
     trainer = Trainer(config_from_dict(resolved["config"]), Preset(**resolved["preset"]), resolved["seeds"], device)
-    load_trainer_state(trainer, torch.load(checkpoint_path, map_location=trainer.device, weights_only=False))
+    trainer.state.restore(load_checkpoint(checkpoint_path, trainer.device))
     return trainer
 
 
 def replay_view(trainer: Trainer, games_per_seed: int, seed: int) -> Trainer:
-    """A shallow copy of `trainer` sharing its network (so its `act` is the trainer's own),
-    with its own env of S * games_per_seed fresh games, fresh LSTM states and its own
-    sampling generator. The trainer itself is left untouched."""
-    view = copy.copy(trainer)
-    options = dict(trainer.config.env_options)
-    if trainer.preset.horizon is not None:
-        options["horizon"] = trainer.preset.horizon
-    view.E = games_per_seed
-    view.env = make_env(trainer.config.env, num_envs=trainer.S * games_per_seed, num_agents=trainer.N,
-                        device=trainer.device, seed=seed, **options)
-    view.generator = torch.Generator(device=trainer.device).manual_seed(seed)
-    view.obs = view.env.reset()
-    view.state = trainer.net.initial_state(games_per_seed)
-    return view
+    """A trainer sharing `trainer`'s networks (so it acts as the trained agents do) that
+    plays S * games_per_seed fresh games, seeded with `seed` (games and action sampling).
+    The trainer itself is left untouched."""
+    return trainer.replay(games_per_seed, seed)

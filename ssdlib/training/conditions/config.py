@@ -12,30 +12,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..envs import ENVIRONMENTS, OPTIONS
-from ..influence import DIVERGENCES
+from ...envs import ENVIRONMENTS, OPTIONS
+from ...influence import DIVERGENCES
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 REWARD_SCHEMES = ("extrinsic", "influence", "prosocial", "inequity_aversion")
+INFLUENCE_SOURCES = ("centralised", "moa")
 ALGORITHMS = ("a2c", "ppo")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """action_inputs: the LSTM sees the other agents' actions (one-hot). influencers: agents
-    0..K-1 act first and the others (influencees) see their actions of the same step."""
+    0..K-1 act first and the others (influencees) see their actions of the same step. moa:
+    each agent also has a model of the other agents (paper section 6)."""
 
     action_inputs: bool = False
     influencers: int = 0
+    moa: bool = False
 
 
 @dataclass(frozen=True)
 class RewardConfig:
     """r^k = α e^k + β w(t) c^k (influence), e^k + η Σ_{i≠k} e^i (prosocial), or inequity
     aversion (Hughes et al. 2018) with disadvantageous weight ia_alpha, advantageous
-    ia_beta and smoothing ia_lambda."""
+    ia_beta and smoothing ia_lambda. influence_source: where the counterfactual policies of
+    c^k come from: "centralised" (the influencees' own policies, section 4) or "moa" (the
+    influencer's own model of the other agents, section 6)."""
 
     scheme: str = "extrinsic"
+    influence_source: str = "centralised"
     extrinsic_weight: float = 1.0
     influence_weight: float = 0.0
     divergence: str = "kl"
@@ -61,6 +67,8 @@ class OptimConfig:
     ppo_epochs: int = 10
     ppo_minibatches: int = 4
     ppo_clip: float = 0.3
+    moa_loss_weight: float = 0.0
+    moa_only_visible: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,8 +130,26 @@ def _check(config: Config) -> Config:
         raise bad("reward.scheme", r.scheme, f"choose from {list(REWARD_SCHEMES)}")
     if r.divergence not in DIVERGENCES:
         raise bad("reward.divergence", r.divergence, f"choose from {sorted(DIVERGENCES)}")
-    if r.scheme == "influence" and (m.influencers < 1 or not m.action_inputs):
-        raise bad("model.influencers", m.influencers, "the influence reward needs influencers >= 1 and action_inputs = true")
+    if r.influence_source not in INFLUENCE_SOURCES:
+        raise bad("reward.influence_source", r.influence_source, f"choose from {list(INFLUENCE_SOURCES)}")
+    centralised = r.scheme == "influence" and r.influence_source == "centralised"
+    if centralised and (m.influencers < 1 or not m.action_inputs):
+        raise bad("model.influencers", m.influencers, "the centralised influence reward needs influencers >= 1 and action_inputs = true")
+    if r.scheme == "influence" and r.influence_source == "moa":
+        if not m.moa:
+            raise bad("model.moa", m.moa, "the moa influence source needs model.moa = true")
+        if r.divergence == "pmi":
+            raise bad("reward.divergence", r.divergence, "the moa source needs kl or jsd (pmi needs the influencee's next action)")
+    if m.moa:
+        if m.influencers != 0:
+            raise bad("model.influencers", m.influencers, "agents with an MOA act simultaneously; set influencers = 0")
+        if not m.action_inputs:
+            raise bad("model.action_inputs", m.action_inputs, "MOA agents condition on the others' previous actions; set true")
+        if o.moa_loss_weight <= 0:
+            raise bad("optim.moa_loss_weight", o.moa_loss_weight, "must be > 0 when model.moa = true")
+    elif o.moa_loss_weight != 0 or o.moa_only_visible:
+        raise bad("optim.moa_loss_weight" if o.moa_loss_weight != 0 else "optim.moa_only_visible",
+                  o.moa_loss_weight if o.moa_loss_weight != 0 else o.moa_only_visible, "needs model.moa = true")
     if r.curriculum_steps < 0:
         raise bad("reward.curriculum_steps", r.curriculum_steps, "must be >= 0")
     if not 0 <= r.ia_lambda < 1:

@@ -1,0 +1,179 @@
+"""Batched building blocks: M independent copies of a layer, one per seed and agent.
+
+No weights are shared: copy m has its own tensors, stacked on a leading dim of size M, and
+every layer is one batched op over all copies (a grouped convolution, batched matrix
+products), never a Python loop over agents or seeds. Inputs are laid out [M, E, ...]: E games
+per copy.
+
+Initial weights are drawn from one generator per copy (`init`), block after block in the
+order the network builds them, so a copy's initial weights do not depend on which other
+copies share the batch, and adding a block after the others leaves their weights unchanged.
+"""
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ..envs.geometry import VIEW_SIZE
+from ..envs.palette import PALETTE
+
+CONV_CHANNELS = 6
+CONV_OUT = VIEW_SIZE - 2
+CONV_FEATURES = CONV_CHANNELS * CONV_OUT * CONV_OUT
+FC_SIZES = (32, 32)
+LSTM_SIZE = 128
+
+
+def draw(init: list[torch.Generator], shape: tuple[int, ...], fan_in: int, scale: float = 1.0) -> nn.Parameter:
+    """One parameter [M, *shape], copy m uniform in ±scale/sqrt(fan_in) from generator m."""
+    bound = fan_in**-0.5 * scale
+    return nn.Parameter(torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in init]))
+
+
+class LSTMState(NamedTuple):
+    h: Tensor  # [M, E, LSTM_SIZE]
+    c: Tensor
+
+    def masked(self, live: Tensor) -> "LSTMState":
+        """The state with games that ended (live = 0, [M, E, 1]) reset to zero."""
+        return LSTMState(self.h * live, self.c * live)
+
+
+class ConvEncoder(nn.Module):
+    """Conv 3x3, stride 1, 6 channels, valid padding, ReLU on the 15x15 RGB view in [0, 1]."""
+
+    def __init__(self, init: list[torch.Generator]) -> None:
+        super().__init__()
+        self.conv_w = draw(init, (CONV_CHANNELS, 3, 3, 3), 3 * 9)
+        self.conv_b = draw(init, (CONV_CHANNELS,), 3 * 9)
+        self.register_buffer("palette", PALETTE.float() / 255.0, persistent=False)
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Palette images uint8 [M, E, 15, 15] -> conv features [M, E, 6*13*13] (any E, e.g. T*E)."""
+        m, e = image.shape[:2]
+        rgb = self.palette[image.long()]  # [M, E, 15, 15, 3], scaled to [0, 1]
+        x = rgb.permute(1, 0, 4, 2, 3).reshape(e, m * 3, VIEW_SIZE, VIEW_SIZE)
+        x = F.conv2d(x, self.conv_w.flatten(0, 1), self.conv_b.flatten(), groups=m)
+        return F.relu(x).reshape(e, m, -1).transpose(0, 1)  # reshape: M = 1 gives channels-last
+
+
+class RecurrentCore(nn.Module):
+    """FC 32 -> FC 32 (tanh, as the reference) -> LSTM 128.
+
+    The LSTM input is the FC output followed by named one-hot action blocks (`blocks`: name ->
+    number of action slots), e.g. {"others": N - 1}. A block enters the gates linearly, so the
+    gates under another action in one slot are a row swap of the input weights
+    (`counterfactual_gates`), found by the block's name, not recomputed.
+    """
+
+    def __init__(self, init: list[torch.Generator], num_actions: int, blocks: dict[str, int]) -> None:
+        super().__init__()
+        self.num_actions, self.blocks = num_actions, dict(blocks)
+        self.fc1_w = draw(init, (CONV_FEATURES, FC_SIZES[0]), CONV_FEATURES)
+        self.fc1_b = draw(init, (FC_SIZES[0],), CONV_FEATURES)
+        self.fc2_w = draw(init, (FC_SIZES[0], FC_SIZES[1]), FC_SIZES[0])
+        self.fc2_b = draw(init, (FC_SIZES[1],), FC_SIZES[0])
+        lstm_in = FC_SIZES[1] + sum(self.blocks.values()) * num_actions
+        self.lstm_wx = draw(init, (lstm_in, 4 * LSTM_SIZE), LSTM_SIZE)
+        self.lstm_wh = draw(init, (LSTM_SIZE, 4 * LSTM_SIZE), LSTM_SIZE)
+        self.lstm_b = draw(init, (4 * LSTM_SIZE,), LSTM_SIZE)
+
+    def block_rows(self, block: str, slot: int) -> slice:
+        """The rows of `lstm_wx` that the one-hot action in slot `slot` of `block` feeds."""
+        if block not in self.blocks:
+            raise ValueError(f"no input block {block!r}; this core has {list(self.blocks)}")
+        if not 0 <= slot < self.blocks[block]:
+            raise ValueError(f"slot {slot!r} is outside block {block!r} of {self.blocks[block]} actions")
+        start = FC_SIZES[1]
+        for name, slots in self.blocks.items():
+            if name == block:
+                break
+            start += slots * self.num_actions
+        start += slot * self.num_actions
+        return slice(start, start + self.num_actions)
+
+    def initial_state(self, num_games: int) -> LSTMState:
+        zeros = torch.zeros(self.lstm_wh.shape[0], num_games, LSTM_SIZE, device=self.lstm_wh.device)
+        return LSTMState(zeros, zeros.clone())
+
+    def features(self, conv: Tensor) -> Tensor:
+        """Conv features [M, E, 6*13*13] -> FC features [M, E, 32]."""
+        x = torch.tanh(torch.baddbmm(self.fc1_b[:, None], conv, self.fc1_w))
+        return torch.tanh(torch.baddbmm(self.fc2_b[:, None], x, self.fc2_w))
+
+    def gates(self, features: Tensor, actions: dict[str, Tensor], state: LSTMState) -> Tensor:
+        """LSTM pre-activations [M, E, 4*128] from FC features, the action blocks (int
+        [M, E, slots] each, in the core's block order) and the state."""
+        if set(actions) != set(self.blocks):
+            raise ValueError(f"action blocks {sorted(actions)} given, the core takes {list(self.blocks)}")
+        one_hot = [F.one_hot(actions[name], self.num_actions).flatten(-2).float() for name in self.blocks]
+        x = torch.cat([features, *one_hot], -1) if one_hot else features
+        g = torch.baddbmm(self.lstm_b[:, None], x, self.lstm_wx)
+        return torch.baddbmm(g, state.h, self.lstm_wh)
+
+    def counterfactual_gates(self, gates: Tensor, actions: Tensor, block: str, slot: int,
+                             models: Tensor | slice = slice(None)) -> Tensor:
+        """Gates [M', E, A, 4*128] with the action in `slot` of `block` replaced by every
+        action ã (other inputs and the state unchanged), for the copies `models`; `gates` and
+        `actions` (int [M', E, slots] of that block) are given for those copies only."""
+        rows = self.lstm_wx[models, self.block_rows(block, slot)]  # [M', A, 4H]
+        taken = rows.gather(1, actions[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
+        return gates[:, :, None] - taken[:, :, None] + rows[:, None]
+
+    @staticmethod
+    def cell(gates: Tensor, c: Tensor) -> LSTMState:
+        """The LSTM cell update from pre-activations (input, forget, cell, output gates)."""
+        i, f, g, o = gates.chunk(4, -1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        return LSTMState(torch.sigmoid(o) * torch.tanh(c), c)
+
+    def listening(self, block: str, slots: list[int]) -> Tensor:
+        """How much each copy's gates depend on which action fills each slot, [M]: the
+        Frobenius norm of the action-specific part of the slot's input weights (the rows minus
+        their mean over actions), averaged over `slots`. It stays at its initial value when
+        the copy ignores those agents' actions."""
+        norms = []
+        for slot in slots:
+            rows = self.lstm_wx[:, self.block_rows(block, slot)].detach()  # [M, A, 4H]
+            norms.append((rows - rows.mean(1, keepdim=True)).flatten(1).norm(dim=1))
+        return torch.stack(norms).mean(0)
+
+
+class PolicyValueHead(nn.Module):
+    """Policy logits and value from the LSTM output (policy init scaled by 0.01: near uniform)."""
+
+    def __init__(self, init: list[torch.Generator], num_actions: int) -> None:
+        super().__init__()
+        m = len(init)
+        self.pi_w = draw(init, (LSTM_SIZE, num_actions), LSTM_SIZE, scale=0.01)
+        self.v_w = draw(init, (LSTM_SIZE, 1), LSTM_SIZE)
+        self.pi_b = nn.Parameter(torch.zeros(m, num_actions))
+        self.v_b = nn.Parameter(torch.zeros(m, 1))
+
+    def forward(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Policy logits [M, E, A] and value [M, E] from LSTM outputs [M, E, 128]."""
+        logits = torch.baddbmm(self.pi_b[:, None], h, self.pi_w)
+        value = torch.baddbmm(self.v_b[:, None], h, self.v_w).squeeze(-1)
+        return logits, value
+
+    def logits(self, h: Tensor, models: Tensor) -> Tensor:
+        """Policy logits [M', E, A] of the copies `models` from their LSTM outputs [M', E, 128]."""
+        return torch.baddbmm(self.pi_b[models, None], h, self.pi_w[models])
+
+
+class MOAHead(nn.Module):
+    """Model of other agents: logits of each of the N - 1 others' next actions, [M, E, N-1, A]."""
+
+    def __init__(self, init: list[torch.Generator], num_actions: int, others: int) -> None:
+        super().__init__()
+        self.others, self.num_actions = others, num_actions
+        self.w = draw(init, (LSTM_SIZE, others * num_actions), LSTM_SIZE)
+        self.b = nn.Parameter(torch.zeros(len(init), others * num_actions))
+
+    def forward(self, h: Tensor) -> Tensor:
+        """[M, E, 128] (or [M, E, X, 128] for X counterfactuals) -> [M, E, (X,) N-1, A]."""
+        m, lead = h.shape[0], h.shape[1:-1]
+        out = torch.baddbmm(self.b[:, None], h.reshape(m, -1, LSTM_SIZE), self.w)
+        return out.view(m, *lead, self.others, self.num_actions)
