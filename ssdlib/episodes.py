@@ -32,7 +32,7 @@ from .envs.geometry import VIEW_RADIUS, VIEW_SIZE, view_offsets
 from .runs import atomic_write
 
 EPISODES_FILE = "episodes.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: influence in float64, with `exerted`
 INFLUENCER_COLOUR = "white"  # outlines on the map (the paper's Figure 14 draws the influencer's view in white)
 INFLUENCEE_COLOUR = "#ffe119"  # and the influencee's in yellow (Figure 2)
 
@@ -46,8 +46,11 @@ class Episodes:
     step (forward up, the agent at pixel (7, 7)); pos: int64 [S, T, N, 2] (row, col); orient:
     int64 [S, T, N] (0 UP, 1 RIGHT, 2 DOWN, 3 LEFT); actions: int64 [S, T, N]; rewards: float32
     [S, T, N] extrinsic rewards of the step; influence: float64 [S, T, K, J], influence of
-    influencer k (agent k) on influencee j (agent K + j) at each step, J = N - K. K is
-    `influencers`, 0 (and influence of size 0) when the condition computes no influence reward.
+    influencer k (agent k) on influencee j (agent K + j) at each step, J = N - K, in the
+    divergence the reward uses (JSD, KL or PMI); exerted: float64 [S, T, K, J], the same pairs
+    in a divergence that is never negative (KL where the reward uses PMI, else the same
+    values), on which moments and sparsity are ranked. K is `influencers`, 0 (and influence of
+    size 0) when the condition computes no centralised influence reward.
 
     `seeds` are the run's training seeds, in the order of the first axis; `replay_seed` seeds the
     fresh games and the action sampling; `checkpoint` identifies the weights that played
@@ -65,6 +68,7 @@ class Episodes:
     actions: np.ndarray
     rewards: np.ndarray
     influence: np.ndarray
+    exerted: np.ndarray
     influencers: int
     action_names: tuple[str, ...]
     preset: str = ""
@@ -119,6 +123,11 @@ class Episodes:
     def influence_given(self) -> np.ndarray:
         """Influence reward c^k of each influencer at each step (summed over influencees), [S, T, K]."""
         return self.influence.sum(axis=3)
+
+    def exerted_given(self) -> np.ndarray:
+        """Each influencer's non-negative influence (KL or JSD) at each step, summed over
+        influencees, [S, T, K]: what sparsity is measured on."""
+        return self.exerted.sum(axis=3)
 
 
 # ---------------------------------------------------------------------------- geometry
@@ -190,7 +199,7 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
     h, w, hw = env.height, env.width, env.height * env.width
     has_influence = trainer.config.reward.scheme == "influence" and trainer.K > 0
     k = trainer.K if has_influence else 0
-    record: dict[str, list[torch.Tensor]] = {key: [] for key in ("maps", "views", "pos", "orient", "actions", "rewards", "influence")}
+    record: dict[str, list[torch.Tensor]] = {key: [] for key in ("maps", "views", "pos", "orient", "actions", "rewards", "influence", "exerted")}
     for _ in range(steps):
         record["maps"].append(env._image()[:, :hw].reshape(-1, h, w))
         record["views"].append(view.state.obs.image)
@@ -202,18 +211,21 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
         record["rewards"].append(extrinsic)
         if has_influence:
             record["influence"].append(out.influence.pairs)
+            record["exerted"].append(out.influence.nonnegative)
 
     def stacked(key: str, dtype) -> np.ndarray:
         """steps of [S, ...] -> [S, T, ...]."""
         return torch.stack(record[key], dim=1).cpu().numpy().astype(dtype)
 
     s, n = trainer.S, trainer.N
-    influence = stacked("influence", np.float64) if has_influence else np.zeros((s, steps, 0, n), np.float64)
+    none = np.zeros((s, steps, 0, n), np.float64)
+    influence = stacked("influence", np.float64) if has_influence else none
+    exerted = stacked("exerted", np.float64) if has_influence else none
     return Episodes(
         config=trainer.config.name, env=trainer.config.env, seeds=list(trainer.seeds),
         maps=stacked("maps", np.uint8), views=stacked("views", np.uint8), pos=stacked("pos", np.int64),
         orient=stacked("orient", np.int64), actions=stacked("actions", np.int64),
-        rewards=stacked("rewards", np.float32), influence=influence, influencers=k,
+        rewards=stacked("rewards", np.float32), influence=influence, exerted=exerted, influencers=k,
         action_names=tuple(env.action_names), preset=trainer.preset.name, replay_seed=seed,
         trained_steps=int(trainer.env_steps),
     )
@@ -247,6 +259,7 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
         "actions": episodes.actions.astype(np.int8),
         "rewards": episodes.rewards.astype(np.float32),
         "influence": episodes.influence.astype(np.float64),  # exact: influence is a difference of tiny numbers
+        "exerted": episodes.exerted.astype(np.float64),
     }
 
     def write(tmp: str) -> None:
@@ -273,10 +286,17 @@ def load_episodes(path: str | Path) -> Episodes:
             config=meta["config"], env=meta["env"], seeds=meta["seeds"], maps=maps,
             views=views_from_maps(maps, pos, orient), pos=pos, orient=orient,
             actions=data["actions"].astype(np.int64), rewards=data["rewards"].astype(np.float32),
-            influence=data["influence"].astype(np.float64), influencers=meta["influencers"],
+            influence=data["influence"].astype(np.float64), exerted=data["exerted"].astype(np.float64),
+            influencers=meta["influencers"],
             action_names=tuple(meta["action_names"]), preset=meta["preset"], replay_seed=meta["replay_seed"],
             trained_steps=meta["trained_steps"], checkpoint=meta["checkpoint"],
         )
+
+
+def recording_format(path: str | Path) -> int | None:
+    """The format version of a recording file (an older one is recorded again when it can be)."""
+    with np.load(path, allow_pickle=False) as data:
+        return json.loads(str(data["meta"])).get("format")
 
 
 def checkpoint_digest(run_folder: str | Path) -> str:
@@ -299,7 +319,7 @@ def ensure_episodes(run_folder: str | Path, device: str = "cpu", seed: int = 0) 
     folder = Path(run_folder)
     path = folder / EPISODES_FILE
     digest = checkpoint_digest(folder)
-    if path.is_file():
+    if path.is_file() and (not digest or recording_format(path) == FORMAT_VERSION):
         episodes = load_episodes(path)
         if not digest or (episodes.checkpoint == digest and episodes.replay_seed == seed):
             return episodes
@@ -326,10 +346,12 @@ def _require_influence(episodes: Episodes) -> None:
 
 
 def high_influence_moments(episodes: Episodes, top: int = 10, per_seed: bool = False) -> pd.DataFrame:
-    """The `top` (influencer, influencee, step) triples of highest influence, highest first
-    (`per_seed`: the top ones of each seed's game). Columns: seed, step, influencer,
-    influencee (agent ids), influence, influencee_sees_influencer (whether the influencer
-    stands in the influencee's 15x15 view at that step)."""
+    """The `top` (influencer, influencee, step) triples of highest exact influence, ranked on
+    the non-negative divergence (`Episodes.exerted`: KL, or the JSD a condition rewards),
+    highest first (`per_seed`: the top ones of each seed's game). Columns: seed, step,
+    influencer, influencee (agent ids), exerted (the ranked value), influence (the reward's
+    divergence, PMI in Harvest), influencee_sees_influencer (whether the influencer stands in
+    the influencee's 15x15 view at that step)."""
     _require_influence(episodes)
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ValueError(f"top must be a positive int, got {top!r}")
@@ -337,7 +359,7 @@ def high_influence_moments(episodes: Episodes, top: int = 10, per_seed: bool = F
     if per_seed:
         frames = [high_influence_moments(_one_seed(episodes, s), top) for s in range(episodes.num_seeds)]
         return pd.concat(frames, ignore_index=True)
-    values = episodes.influence
+    values = episodes.exerted
     flat = values.reshape(-1)
     order = np.argsort(-flat, kind="stable")[:top]
     s, t, k, j = np.unravel_index(order, values.shape)
@@ -348,7 +370,8 @@ def high_influence_moments(episodes: Episodes, top: int = 10, per_seed: bool = F
         "step": t.astype(np.int64),
         "influencer": k.astype(np.int64),
         "influencee": influencee.astype(np.int64),
-        "influence": flat[order].astype(np.float64),
+        "exerted": flat[order].astype(np.float64),
+        "influence": episodes.influence.reshape(-1)[order].astype(np.float64),
         "influencee_sees_influencer": sees.astype(bool),
     })
 
@@ -357,16 +380,17 @@ def _one_seed(episodes: Episodes, index: int) -> Episodes:
     sl = slice(index, index + 1)
     return replace(episodes, seeds=[episodes.seeds[index]], maps=episodes.maps[sl], views=episodes.views[sl],
                    pos=episodes.pos[sl], orient=episodes.orient[sl], actions=episodes.actions[sl],
-                   rewards=episodes.rewards[sl], influence=episodes.influence[sl])
+                   rewards=episodes.rewards[sl], influence=episodes.influence[sl], exerted=episodes.exerted[sl])
 
 
 def influence_sparsity(episodes: Episodes) -> pd.DataFrame:
-    """How sparse in time each influencer's influence is, per seed: its influence reward c^k_t
-    (summed over influencees), the episode mean, and the fraction of steps where c^k_t is
-    above that mean (the paper: below 10% of steps). Columns: seed, influencer, steps,
-    mean_influence, max_influence, fraction_above_mean."""
+    """How sparse in time each influencer's influence is, per seed: its exerted influence
+    (`Episodes.exerted`, summed over influencees: KL or JSD, never PMI, whose sign makes
+    "above the mean" meaningless), the episode mean, and the fraction of steps above that mean
+    (the paper: below 10% of steps). Columns: seed, influencer, steps, mean_influence,
+    max_influence, fraction_above_mean."""
     _require_influence(episodes)
-    given = episodes.influence_given().astype(np.float64)  # [S, T, K]
+    given = episodes.exerted_given()  # [S, T, K]
     mean = given.mean(axis=1, keepdims=True)
     above = (given > mean).mean(axis=1)  # [S, K]
     rows = [
@@ -534,16 +558,16 @@ def moments_figure(episodes: Episodes, moments: pd.DataFrame, ncols: int = 2, pa
 
 
 def plot_influence_over_time(ax, episodes: Episodes, seed: int, influencer: int = 0, colour: str | None = None) -> None:
-    """An influencer's influence reward c^k_t (summed over influencees) along one recorded
-    game, with its episode mean dashed: how sparse in time the influence is."""
+    """An influencer's exerted influence (KL or JSD, summed over influencees) along one
+    recorded game, with its episode mean dashed: how sparse in time the influence is."""
     _require_influence(episodes)
     s = episodes.seed_index(seed)
     k = episodes.check_agent(influencer, "influencer")
     if k >= episodes.influencers:
         raise ValueError(f"influencer {k!r} is not an influencer: agents 0..{episodes.influencers - 1} are")
-    given = episodes.influence_given()[s, :, k]
+    given = episodes.exerted_given()[s, :, k]
     line, = ax.plot(np.arange(episodes.num_steps), given, color=colour, linewidth=0.9, label=f"agent {k}")
     ax.axhline(given.mean(), color=line.get_color(), linestyle="--", linewidth=1.0,
                label=f"agent {k}'s mean ({(given > given.mean()).mean():.0%} of steps above)")
     ax.set_xlabel("step")
-    ax.set_ylabel("influence reward $c^k_t$")
+    ax.set_ylabel("exerted influence (nats)")

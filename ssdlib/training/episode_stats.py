@@ -20,15 +20,15 @@ import torch
 from torch import Tensor
 
 from .. import metrics
+from .influence_sources import InfluenceStep
 from .layout import Layout
 
 EPISODE_EVENTS = ("apples", "fire", "hits", "clean", "cleaned")
 
 
 class EpisodeStats:
-    def __init__(self, layout: Layout, device: torch.device, box_trapped: bool, influencers: list[int]) -> None:
+    def __init__(self, layout: Layout, device: torch.device, box_trapped: bool) -> None:
         self.layout, self.device, self.box_trapped = layout, device, box_trapped
-        self.influencers = influencers  # agents whose exerted influence is summarised
         self.start()
 
     def start(self) -> None:
@@ -42,13 +42,13 @@ class EpisodeStats:
         self.losses: list[dict[str, Tensor]] = []
         self.t = 0
 
-    def record_step(self, extrinsic: Tensor, info: dict, influence: Tensor | None, exerted: Tensor | None) -> None:
+    def record_step(self, extrinsic: Tensor, info: dict, influence: InfluenceStep | None) -> None:
         self.returns += extrinsic
         for key in EPISODE_EVENTS:
             self.events[key] += info[key]
         if influence is not None:
-            self.influence += influence
-            self.exerted.append(exerted)
+            self.influence += influence.reward
+            self.exerted.append(influence.nonnegative.sum(2))  # [B, K]: agents 0..K-1 influence
         if "open" in info:
             opened = info["open"][:, 0].bool() & (self.open_step < 0)
             self.open_step = torch.where(opened, self.t, self.open_step)
@@ -97,7 +97,7 @@ class EpisodeStats:
                 row["open_step_mean"] = opened[i][opened[i] >= 0].mean() if (opened[i] >= 0).any() else np.nan
             if sparsity is not None:
                 mean, above = sparsity
-                for k in self.influencers:
+                for k in range(mean.shape[-1]):
                     row[f"influence_mean_{k}"] = mean[i, :, k].mean()
                     row[f"influence_above_mean_{k}"] = above[i, :, k].mean()
             for name, values in losses.items():
@@ -109,11 +109,11 @@ class EpisodeStats:
         return rows
 
     def _sparsity(self) -> tuple[np.ndarray, np.ndarray] | None:
-        """Per game and agent [S, E, N]: the episode's mean exerted influence per step, and
-        the fraction of steps where it is above that mean."""
+        """Per game and influencing agent [S, E, K]: the episode's mean exerted influence per
+        step, and the fraction of steps where it is above that mean."""
         if not self.exerted:
             return None
-        exerted = torch.stack(self.exerted)  # [T, B, N] float64
+        exerted = torch.stack(self.exerted)  # [T, B, K] float64
         mean = exerted.mean(0)
         above = (exerted > mean).double().mean(0)
         s, e = self.layout.seeds, self.layout.games

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..agents import AgentNetworks, LSTMState
+from ..agents import AgentNetworks
 from ..influence import causal_influence_reward
 from .layout import Layout
 
@@ -32,15 +32,17 @@ class InfluenceStep(NamedTuple):
     """One step's influence, float64, env layout.
 
     reward: c^k [B, N], what each agent is rewarded with (before β and the curriculum);
-    pairs: [B, K, J], influencer k's divergence on its j-th influencee (centralised: agent
-        K + j; MOA: the j-th other agent of k, in index order, 0 when out of view);
-    exerted: [B, N], Σ_j of a non-negative divergence (KL or JSD; KL where the reward uses
-        PMI), 0 for agents that influence no one: what sparsity is measured on.
+    pairs: [B, K, J], influencer k's divergence on its j-th influencee (centralised: agents
+        0..K-1 on agent K + j; MOA: every agent on its j-th other agent, in index order, 0
+        when out of view), as the reward takes it (KL, JSD or PMI);
+    nonnegative: [B, K, J], the same pairs in a divergence that is never negative (KL or JSD;
+        KL where the reward uses PMI, whose sign makes "above the mean" meaningless): what
+        moments of high influence and sparsity are measured on.
     """
 
     reward: Tensor
     pairs: Tensor
-    exerted: Tensor
+    nonnegative: Tensor
 
 
 class CentralisedInfluence:
@@ -87,9 +89,7 @@ class CentralisedInfluence:
             reward[:, self.K:] = pairs.sum(1)
         nonnegative = pairs if self.divergence != "pmi" else causal_influence_reward(
             cond_log_all, influencer_log, influencer_action, divergence="kl")
-        exerted = pairs.new_zeros(pairs.shape[0], self.layout.agents)
-        exerted[:, : self.K] = nonnegative.sum(2)
-        return InfluenceStep(reward, pairs, exerted)
+        return InfluenceStep(reward, pairs, nonnegative)
 
 
 class MOAInfluence:
@@ -117,8 +117,6 @@ class MOAInfluence:
         own_log = F.log_softmax(logits.double(), -1)[:, :, None, :]  # p(ã | s^k), [M, E, 1, A]
         own_action = all_actions[:, :, :1].expand(-1, -1, others)
         divergence = causal_influence_reward(cond_log_all, own_log, own_action, divergence=self.divergence)  # [M, E, N-1]
-        pairs = torch.where(visible, divergence, torch.zeros_like(divergence))
-        exerted = pairs.sum(-1)
-        reward = exerted.clamp(-MOA_REWARD_CLIP, MOA_REWARD_CLIP)
-        to_games = self.layout.to_games
-        return InfluenceStep(to_games(reward), to_games(pairs), to_games(exerted))
+        pairs = self.layout.to_games(torch.where(visible, divergence, torch.zeros_like(divergence)))  # [B, N, N-1]
+        reward = pairs.sum(-1).clamp(-MOA_REWARD_CLIP, MOA_REWARD_CLIP)
+        return InfluenceStep(reward, pairs, pairs)

@@ -113,8 +113,7 @@ class Trainer:
         reward = make_reward_scheme(config.reward, config.optim.gamma)
         shape = (self.layout.seeds * self.layout.games, n)
         reward.start_episode(shape, self.device)
-        influencers = list(range(n)) if config.reward.influence_source == "moa" else list(range(self.K))
-        stats = EpisodeStats(self.layout, self.device, config.env == "box_trapped", influencers)
+        stats = EpisodeStats(self.layout, self.device, config.env == "box_trapped")
         self.state = TrainingState(net, optimizer, generator, env, env.reset(), net.initial_memory(self.layout.games),
                                    reward, stats)
         self.state.listening_init = self.listening()
@@ -237,8 +236,7 @@ class Trainer:
             st.env_steps += layout.games
             influence = out.influence
             reward = st.reward(extrinsic, None if influence is None else influence.reward, self.influence_scale())
-            st.stats.record_step(extrinsic, info, None if influence is None else influence.reward,
-                                 None if influence is None else influence.exerted)
+            st.stats.record_step(extrinsic, info, influence)
             done_models = layout.to_models(done[:, None].expand(-1, layout.agents))
             st.memory = out.memory.masked((~done_models).float()[..., None])
             steps.append(out.transition._replace(reward=layout.to_models(reward), done=done_models))
