@@ -25,7 +25,10 @@ __all__ = [
     "curriculum_weight",
     "divergence",
     "js_divergence",
+    "js_from_log_ratio",
     "kl_divergence",
+    "kl_from_log_ratio",
+    "marginal_log_ratio",
     "mutual_information",
     "mutual_information_from_joint",
     "pointwise_mutual_information",
@@ -35,15 +38,38 @@ __all__ = [
 _LOG2 = math.log(2.0)
 
 
+def kl_from_log_ratio(p_log: Tensor, log_ratio: Tensor) -> Tensor:
+    """D_KL[p || q] = −Σ_a p(a) log(q(a)/p(a)), from log p and the log-ratio log q − log p.
+
+    Given the ratio directly, a q that equals p exactly gives exactly 0 (a difference of two
+    separately rounded log-probabilities need not). Terms with p(a) = 0 contribute 0.
+    """
+    p = p_log.exp()
+    return torch.where(p > 0, -p * log_ratio, torch.zeros_like(p_log)).sum(-1)
+
+
 def kl_divergence(p_log: Tensor, q_log: Tensor) -> Tensor:
     """KL divergence over the last dim: D_KL[p || q] = Σ_a p(a) (log p(a) − log q(a)).
 
     Terms with p(a) = 0 contribute 0 (the 0·log 0 = 0 convention), so distributions with
     restricted support are handled exactly; p(a) > 0 = q(a) gives +inf.
     """
-    p = p_log.exp()
-    diff = torch.where(p > 0, p_log - q_log, torch.zeros_like(p_log))
-    return (p * diff).sum(-1)
+    return kl_from_log_ratio(p_log, q_log - p_log)
+
+
+def js_from_log_ratio(p_log: Tensor, q_log: Tensor, log_ratio: Tensor) -> Tensor:
+    """JSD[p, q] = ½ Σ_a p(a) log(p(a)/m(a)) + ½ Σ_a q(a) log(q(a)/m(a)), m = ½ (p + q),
+    with log(p/m) = −log1p(expm1(r)/2) and log(q/m) = r + log(p/m) from r = log q − log p.
+
+    Through the ratio, q = p gives exactly 0 and a tiny r keeps its digits (expm1, log1p).
+    Bounded by log 2 (disjoint supports); clamped to [0, log 2] against rounding.
+    """
+    p, q = p_log.exp(), q_log.exp()
+    p_over_m = -torch.log1p(torch.expm1(log_ratio) / 2)
+    q_over_m = torch.where(p > 0, log_ratio + p_over_m, torch.full_like(p_log, _LOG2))  # p = 0: m = q/2
+    zero = torch.zeros_like(p_log)
+    terms = torch.where(p > 0, p * p_over_m, zero) + torch.where(q > 0, q * q_over_m, zero)
+    return (0.5 * terms.sum(-1)).clamp(0.0, _LOG2)
 
 
 def js_divergence(p_log: Tensor, q_log: Tensor) -> Tensor:
@@ -52,9 +78,7 @@ def js_divergence(p_log: Tensor, q_log: Tensor) -> Tensor:
     Symmetric, finite and bounded by log 2 (reached for disjoint supports); the result is
     clamped to [0, log 2] so float rounding cannot leave that range.
     """
-    m_log = torch.logaddexp(p_log, q_log) - _LOG2
-    jsd = 0.5 * kl_divergence(p_log, m_log) + 0.5 * kl_divergence(q_log, m_log)
-    return jsd.clamp(0.0, _LOG2)
+    return js_from_log_ratio(p_log, q_log, q_log - p_log)
 
 
 def pointwise_mutual_information(cond_log: Tensor, marg_log: Tensor, action: Tensor) -> Tensor:
@@ -93,11 +117,6 @@ def divergence(name: str, p_log: Tensor, q_log: Tensor, action: Tensor | None = 
     return DIVERGENCES[name](p_log, q_log)
 
 
-# The reward functions below take a parameter named ``divergence``; they call the dispatcher
-# through this alias.
-_divergence = divergence
-
-
 def counterfactual_marginal(cond_log_all: Tensor, influencer_log: Tensor) -> Tensor:
     """Influencee's policy with the influencer's action marginalised out.
 
@@ -115,6 +134,37 @@ def _row_at(cond_log_all: Tensor, action: Tensor) -> Tensor:
     return cond_log_all.gather(-2, index).squeeze(-2)
 
 
+def marginal_log_ratio(cond_log_all: Tensor, influencer_log: Tensor, cond_log: Tensor) -> Tensor:
+    """log p(a^j | z) − log p(a^j | a^k, z): how the counterfactual marginal differs from the
+    conditional, computed relative to the conditional so that it is exactly 0 when every
+    counterfactual row equals it (an influencee that ignores the influencer):
+
+    r = log Σ_ã p(ã | s^k) exp(log p(a^j | ã, z) − log p(a^j | a^k, z)) − log Σ_ã p(ã | s^k).
+
+    ``cond_log_all`` [..., A_k, A_j], ``influencer_log`` [..., A_k], ``cond_log`` [..., A_j].
+    Both sums are taken with the same reduction over the same layout, so they cancel exactly.
+    """
+    weights = influencer_log.unsqueeze(-1) + torch.zeros_like(cond_log_all)  # [..., A_k, A_j]
+    shifted = cond_log_all - cond_log.unsqueeze(-2) + influencer_log.unsqueeze(-1)
+    return torch.logsumexp(shifted, dim=-2) - torch.logsumexp(weights, dim=-2)
+
+
+def _influence(cond_log_all: Tensor, influencer_log: Tensor, cond: Tensor, divergence: str,
+               influencee_action: Tensor | None) -> Tensor:
+    """D[cond || marginal] by name, through `marginal_log_ratio` (exact 0 for no influence)."""
+    if divergence not in DIVERGENCES:
+        raise ValueError(f"unknown divergence {divergence!r}; expected one of {sorted(DIVERGENCES)}")
+    ratio = marginal_log_ratio(cond_log_all, influencer_log, cond)
+    if divergence == "kl":
+        return kl_from_log_ratio(cond, ratio)
+    if divergence == "jsd":
+        return js_from_log_ratio(cond, cond + ratio, ratio)
+    if influencee_action is None:
+        raise ValueError("divergence 'pmi' needs the influencee's taken action")
+    index = torch.as_tensor(influencee_action, dtype=torch.long, device=ratio.device).unsqueeze(-1)
+    return -ratio.gather(-1, index.expand(*ratio.shape[:-1], 1)).squeeze(-1)
+
+
 def causal_influence_reward(
     cond_log_all: Tensor,
     influencer_log: Tensor,
@@ -128,11 +178,14 @@ def causal_influence_reward(
     ``cond_log_all`` [..., A_k, A_j] holds the influencee's counterfactual log-policies,
     ``influencer_log`` [..., A_k] the influencer's log-policy, ``influencer_action`` [...] the
     action a^k_t actually taken (selects the conditional row), ``influencee_action`` [...] the
-    influencee's taken action (needed for "pmi"). Returns [...].
+    influencee's taken action (needed for "pmi"). Returns [...]; exactly 0 when the
+    influencee's policy does not depend on the influencer's action.
     """
     cond = _row_at(cond_log_all, influencer_action)
-    marg = counterfactual_marginal(cond_log_all, influencer_log)
-    return _divergence(divergence, cond, marg, influencee_action)
+    shape = torch.broadcast_shapes(cond_log_all.shape[:-1], influencer_log.shape)
+    influencer_log = influencer_log.expand(shape)
+    return _influence(cond_log_all.expand(*shape, cond_log_all.shape[-1]), influencer_log, cond,
+                      divergence, influencee_action)
 
 
 def basic_influence_reward(
@@ -170,12 +223,12 @@ def basic_influence_reward(
         raise ValueError("influencer_mask and influencee_mask must be disjoint")
     actions = torch.as_tensor(influencer_actions, dtype=torch.long, device=cond_log_all.device)
     cond = _row_at(cond_log_all, actions.unsqueeze(-1).expand(cond_log_all.shape[:-2]))
-    marg = counterfactual_marginal(cond_log_all, influencer_log.unsqueeze(-2))
     taken = None
     if influencee_actions is not None:
         taken = torch.as_tensor(influencee_actions, dtype=torch.long, device=cond_log_all.device)
         taken = taken.unsqueeze(-2).expand(cond_log_all.shape[:-2])
-    pair_value = _divergence(divergence, cond, marg, taken)
+    influencer_log = influencer_log.unsqueeze(-2).expand(cond_log_all.shape[:-1])
+    pair_value = _influence(cond_log_all, influencer_log, cond, divergence, taken)
     pairs = influencer_mask.unsqueeze(-1) & influencee_mask.unsqueeze(-2)
     return torch.where(pairs, pair_value, torch.zeros_like(pair_value)).sum(-1)
 

@@ -12,7 +12,11 @@ influencee's log-policies under every action the influencer could have taken,
 
 Counterfactual logits become log-probabilities, and divergences are taken, in float64: the
 counterfactual distributions are nearly identical, and the influence is a small difference
-of them that float32 rounding (about 1e-7 per log-probability) would swamp.
+of them that float32 rounding (about 1e-7 per log-probability) would swamp. Each
+counterfactual's logits are the taken action's logits plus the (linear) head applied to the
+change of the LSTM output, so a counterfactual that changes nothing gives exactly the same
+logits and exactly zero influence (a batched product of identical rows need not round
+identically).
 """
 
 from typing import NamedTuple
@@ -45,6 +49,31 @@ class InfluenceStep(NamedTuple):
     nonnegative: Tensor
 
 
+class StepInputs(NamedTuple):
+    """What `Trainer.act` computed for one step that an influence source may need, model layout."""
+
+    policy_gates: Tensor  # [M, E, 4H], of the step acted on
+    policy_c: Tensor  # [M, E, H], policy LSTM cell state before the step
+    others: Tensor | None  # int [M, E, N-1], the others' actions the policy saw
+    logits: Tensor  # [M, E, A], every agent's policy logits
+    actions: Tensor  # int [M, E]
+    moa_gates: Tensor | None  # [M, E, 4H], the MOA's gates of this step
+    moa_c: Tensor | None  # [M, E, H], MOA LSTM cell state before the step
+    all_actions: Tensor | None  # int [M, E, N], own action first (MOA input)
+    visible: Tensor | None  # bool [M, E, N-1], which others are in view
+
+
+def counterfactual_logits(cf_h: Tensor, taken: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """A linear head's outputs under each counterfactual, float64 [M', E, A, out], from the
+    LSTM outputs cf_h [M', E, A, H] (row ã: the counterfactual ã) and the taken action
+    [M', E]: out(ã) = (b + h(a) W) + (h(ã) − h(a)) W, exactly out(a) where h(ã) = h(a)."""
+    m, e, a, h = cf_h.shape
+    h_taken = cf_h.gather(2, taken[:, :, None, None].expand(-1, -1, 1, h))  # [M', E, 1, H]
+    base = torch.baddbmm(bias[:, None], h_taken.squeeze(2), weight)  # [M', E, out]
+    change = torch.bmm((cf_h - h_taken).reshape(m, e * a, h).double(), weight.double())
+    return base.double()[:, :, None] + change.view(m, e, a, -1)
+
+
 class CentralisedInfluence:
     """c^k = Σ_j D[p(a^j | a^k, s^j) ‖ Σ_ã p(a^j | ã, s^j) p(ã | s^k)] from the influencees'
     policies (paper Eq. 1/3); with `influencee_reward`, influencees also get what they receive."""
@@ -60,25 +89,27 @@ class CentralisedInfluence:
         """log p(a^j | ã for influencer k, s^j), float64 [B, K, J, A(ã), A(a^j)], from the
         influencees' gates [M, E, 4H], cell states [M, E, H] (before the step) and inputs
         `others` [M, E, N-1] (influencer slot k holds agent k for every influencee)."""
-        s, e, a, j = self.layout.seeds, self.layout.games, self.net.num_actions, self.layout.agents - self.K
+        s, a, j = self.layout.seeds, self.net.num_actions, self.layout.agents - self.K
+        e = self.layout.games
         models = self.influencee_models  # only the influencees' counterfactual policies are needed
         gates, c, others = gates[models], c[models], others[models]
+        weight, bias = self.net.head.pi_w[models], self.net.head.pi_b[models]
         counterfactual = []
         for k in range(self.K):
             cf_gates = self.net.core.counterfactual_gates(gates, others, "others", k, models)  # [S*J, E, A, 4H]
             cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
-            cf_logits = self.net.head.logits(cf_h.reshape(len(models), e * a, -1), models)
-            counterfactual.append(F.log_softmax(cf_logits.view(len(models), e, a, a).double(), -1))
+            cf_logits = counterfactual_logits(cf_h, others[:, :, k], weight, bias)
+            counterfactual.append(F.log_softmax(cf_logits, -1))
         cf = torch.stack(counterfactual, 2).reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
         return cf.permute(0, 2, 3, 1, 4, 5).reshape(s * e, self.K, j, a, a)
 
-    def __call__(self, gates: Tensor, c: Tensor, others: Tensor, logits: Tensor, actions: Tensor) -> InfluenceStep:
-        """From the influencees' gates, cell states and inputs (model layout), every agent's
-        policy logits [M, E, A] and actions [M, E]."""
-        cond_log_all = self.counterfactual_log_policies(gates, c, others)
+    def __call__(self, step: StepInputs) -> InfluenceStep:
+        """From the influencees' gates, cell states and inputs, every agent's policy logits
+        and actions."""
+        cond_log_all = self.counterfactual_log_policies(step.policy_gates, step.policy_c, step.others)
         j = cond_log_all.shape[2]
-        taken = self.layout.to_games(actions)
-        influencer_log = self.layout.to_games(F.log_softmax(logits.double(), -1))[:, : self.K, None, :]
+        taken = self.layout.to_games(step.actions)
+        influencer_log = self.layout.to_games(F.log_softmax(step.logits.double(), -1))[:, : self.K, None, :]
         influencer_action = taken[:, : self.K, None].expand(-1, -1, j)
         influencee_action = taken[:, None, self.K:].expand(-1, self.K, -1)
         pairs = causal_influence_reward(cond_log_all, influencer_log, influencer_action,
@@ -106,17 +137,19 @@ class MOAInfluence:
         int [M, E, N] (own action first)."""
         cf_gates = self.net.moa_core.counterfactual_gates(gates, all_actions, "all", 0)  # [M, E, ã, 4H]
         cf_h = self.net.moa_core.cell(cf_gates, c[:, :, None]).h
-        logits = self.net.moa_head(cf_h)  # [M, E, ã, N-1, A]
-        return F.log_softmax(logits.double(), -1).transpose(2, 3)
+        head = self.net.moa_head
+        logits = counterfactual_logits(cf_h, all_actions[:, :, 0], head.w, head.b)  # [M, E, ã, (N-1) * A]
+        logits = logits.view(*logits.shape[:3], head.others, head.num_actions)
+        return F.log_softmax(logits, -1).transpose(2, 3)
 
-    def __call__(self, gates: Tensor, c: Tensor, all_actions: Tensor, logits: Tensor, visible: Tensor) -> InfluenceStep:
-        """From each agent's MOA gates, MOA cell state (before the step) and action input
-        (model layout), its policy logits [M, E, A], and which others it sees, bool [M, E, N-1]."""
-        cond_log_all = self.counterfactual_log_predictions(gates, c, all_actions)
+    def __call__(self, step: StepInputs) -> InfluenceStep:
+        """From each agent's MOA gates, MOA cell state (before the step) and action input,
+        its policy logits, and which others it sees."""
+        cond_log_all = self.counterfactual_log_predictions(step.moa_gates, step.moa_c, step.all_actions)
         others = cond_log_all.shape[2]
-        own_log = F.log_softmax(logits.double(), -1)[:, :, None, :]  # p(ã | s^k), [M, E, 1, A]
-        own_action = all_actions[:, :, :1].expand(-1, -1, others)
+        own_log = F.log_softmax(step.logits.double(), -1)[:, :, None, :]  # p(ã | s^k), [M, E, 1, A]
+        own_action = step.all_actions[:, :, :1].expand(-1, -1, others)
         divergence = causal_influence_reward(cond_log_all, own_log, own_action, divergence=self.divergence)  # [M, E, N-1]
-        pairs = self.layout.to_games(torch.where(visible, divergence, torch.zeros_like(divergence)))  # [B, N, N-1]
+        pairs = self.layout.to_games(torch.where(step.visible, divergence, torch.zeros_like(divergence)))  # [B, N, N-1]
         reward = pairs.sum(-1).clamp(-MOA_REWARD_CLIP, MOA_REWARD_CLIP)
         return InfluenceStep(reward, pairs, pairs)

@@ -38,7 +38,7 @@ from .advantages import gae
 from .conditions.config import Config
 from .conditions.presets import Preset
 from .episode_stats import EpisodeStats
-from .influence_sources import CentralisedInfluence, InfluenceStep, MOAInfluence
+from .influence_sources import CentralisedInfluence, InfluenceStep, MOAInfluence, StepInputs
 from .layout import Layout
 from .losses import actor_critic_loss, moa_loss
 from .rewards import make_reward_scheme
@@ -202,10 +202,9 @@ class Trainer:
             moa_gates = net.moa_core.gates(net.moa_core.features(conv), {"all": all_actions}, memory.moa)
             moa = net.moa_core.cell(moa_gates, memory.moa.c)
         influence = None
-        if with_influence and isinstance(self.influence_source, CentralisedInfluence):
-            influence = self.influence_source(gates, memory.policy.c, others, logits, actions)
-        elif with_influence and isinstance(self.influence_source, MOAInfluence):
-            influence = self.influence_source(moa_gates, memory.moa.c, all_actions, logits, visible)
+        if with_influence and self.influence_source is not None:
+            influence = self.influence_source(StepInputs(gates, memory.policy.c, others, logits, actions, moa_gates,
+                                                         None if moa is None else memory.moa.c, all_actions, visible))
         zeros = torch.zeros_like(value)
         transition = Transition(images, others, actions, logp, value, zeros, zeros.bool(), all_actions, visible)
         return Acting(transition, Memory(policy, moa), influence)
