@@ -97,8 +97,8 @@ def test_forced_openers_map_to_their_seed(runs):
     trajectory of seed 0 and never in seed 1 (checks the model -> game layout)."""
     trainer = bt.load_trainer(runs["box_trapped_influence"])
     with torch.no_grad():
-        trainer.net.pi_b[0 * trainer.N, OPEN] = 50.0  # seed 0, agent 0
-        trainer.net.pi_b[1 * trainer.N, OPEN] = -50.0  # seed 1, agent 0
+        trainer.net.head.pi_b[0 * trainer.N, OPEN] = 50.0  # seed 0, agent 0
+        trainer.net.head.pi_b[1 * trainer.N, OPEN] = -50.0  # seed 1, agent 0
     df = bt.evaluate_openers(trainer, 5, seed=0)
     assert bt.open_fraction(df).tolist() == [1.0, 0.0]
     seed0 = df[df["seed"] == SEEDS[0]]
@@ -111,11 +111,11 @@ def test_forced_openers_map_to_their_seed(runs):
 
 def test_evaluation_is_reproducible_and_leaves_trainer_untouched(runs):
     trainer = bt.load_trainer(runs["box_trapped_influence"])
-    before = (trainer.generator.get_state(), trainer.env._generator.get_state(), trainer.env.t,
-              trainer.env.state.pos.clone(), trainer.state.h.clone(), trainer.E, trainer.env_steps)
+    before = (trainer.state.generator.get_state(), trainer.env._generator.get_state(), trainer.env.t,
+              trainer.env.state.pos.clone(), trainer.state.memory.policy.h.clone(), trainer.E, trainer.env_steps)
     first = bt.evaluate_openers(trainer, 3, seed=11)
-    after = (trainer.generator.get_state(), trainer.env._generator.get_state(), trainer.env.t,
-             trainer.env.state.pos.clone(), trainer.state.h.clone(), trainer.E, trainer.env_steps)
+    after = (trainer.state.generator.get_state(), trainer.env._generator.get_state(), trainer.env.t,
+             trainer.env.state.pos.clone(), trainer.state.memory.policy.h.clone(), trainer.E, trainer.env_steps)
     for x, y in zip(before, after):
         assert torch.equal(x, y) if isinstance(x, torch.Tensor) else x == y
     pd.testing.assert_frame_equal(first, bt.evaluate_openers(trainer, 3, seed=11))
@@ -126,7 +126,7 @@ def test_load_trainer_restores_checkpoint(runs):
     assert trainer.seeds == SEEDS and trainer.config.name == "box_trapped_a3c"
     assert trainer.env_steps == get_preset("smoke").num_envs * load_config("box_trapped_a3c").optim.rollout_length
     fresh = Trainer(trainer.config, trainer.preset, trainer.seeds)
-    assert not torch.equal(fresh.net.pi_w, trainer.net.pi_w)  # weights came from the checkpoint
+    assert not torch.equal(fresh.net.head.pi_w, trainer.net.head.pi_w)  # weights came from the checkpoint
 
 
 def test_missing_files_are_named(tmp_path, runs):

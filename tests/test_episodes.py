@@ -43,7 +43,7 @@ from ssdlib.train import train
 from ssdlib.training.replay import load_trainer, replay_view
 
 SEEDS = [0, 1]
-ARRAYS = ("maps", "views", "pos", "orient", "actions", "rewards", "influence")
+ARRAYS = ("maps", "views", "pos", "orient", "actions", "rewards", "influence", "exerted")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +90,9 @@ def test_recorded_shapes_and_dtypes(influence_episodes, a3c_episodes) -> None:
     assert ep.views.shape == (s, t, n, 15, 15) and ep.views.dtype == np.uint8
     assert ep.pos.shape == (s, t, n, 2) and ep.orient.shape == ep.actions.shape == (s, t, n)
     assert ep.rewards.shape == (s, t, n) and ep.rewards.dtype == np.float32
-    assert ep.influence.shape == (s, t, k, n - k) and ep.influence.dtype == np.float32
+    assert ep.influence.shape == (s, t, k, n - k) and ep.influence.dtype == np.float64  # as the trainer computes it
+    assert ep.exerted.shape == ep.influence.shape and ep.exerted.dtype == np.float64
+    assert np.array_equal(ep.exerted, ep.influence)  # JSD in cleanup: already non-negative
     assert ep.influencers == k and ep.has_influence and ep.num_steps == t
     assert ep.action_names[7:] == ("FIRE", "CLEAN") and ep.actions.max() < len(ep.action_names)
     assert ep.trained_steps == 1_600 and ((0 <= ep.orient) & (ep.orient < 4)).all()
@@ -98,6 +100,7 @@ def test_recorded_shapes_and_dtypes(influence_episodes, a3c_episodes) -> None:
     assert np.isfinite(ep.influence).all() and (ep.influence >= 0).all()  # JSD in cleanup
     a3c = a3c_episodes
     assert a3c.influencers == 0 and not a3c.has_influence and a3c.influence.shape == (2, 30, 0, 5)
+    assert a3c.exerted.shape == (2, 30, 0, 5)
     assert a3c.maps.shape == (2, 30, 16, 38)
 
 
@@ -133,14 +136,14 @@ def test_recorded_influence_is_the_trainers(influence_trainer, influence_episode
     assert trainer.config.reward.influencee_reward
     view = replay_view(trainer, 1, ep.replay_seed)
     for t in range(12):
-        out = view.act(view.obs, view.state)
-        actions = view.to_games(out["actions"])
+        out = view.act(view.state.obs, view.state.memory)
+        actions = view.to_games(out.transition.actions)
         assert np.array_equal(actions.numpy(), ep.actions[:, t])
-        per_agent = out["influence"].numpy()
+        per_agent = out.influence.reward.numpy()
         assert np.allclose(ep.influence[:, t].sum(2), per_agent[:, :1], rtol=1e-6, atol=0)
         assert np.allclose(ep.influence[:, t].sum(1), per_agent[:, 1:], rtol=1e-6, atol=0)
-        view.obs, _, _, _ = view.env.step(actions)
-        view.state = out["state"]
+        view.state.obs, _, _, _ = view.env.step(actions)
+        view.state.memory = out.memory
     assert ep.influence.max() > 0
 
 
@@ -199,20 +202,23 @@ def test_ensure_episodes_records_once_and_again_for_new_weights(results, tmp_pat
 def test_high_influence_moments_are_the_largest_pairs(influence_episodes) -> None:
     ep = influence_episodes
     moments = high_influence_moments(ep, top=7)
-    assert list(moments.columns) == ["seed", "step", "influencer", "influencee", "influence", "influencee_sees_influencer"]
-    assert len(moments) == 7 and moments["influence"].is_monotonic_decreasing
-    assert moments["influence"].iloc[0] == pytest.approx(float(ep.influence.max()))
-    seventh = np.sort(ep.influence.reshape(-1))[::-1][6]
-    assert moments["influence"].iloc[-1] == pytest.approx(float(seventh))
+    assert list(moments.columns) == ["seed", "step", "influencer", "influencee", "exerted", "influence",
+                                     "influencee_sees_influencer"]
+    # ranked on the non-negative divergence (`exerted`)
+    assert len(moments) == 7 and moments["exerted"].is_monotonic_decreasing
+    assert moments["exerted"].iloc[0] == pytest.approx(float(ep.exerted.max()))
+    seventh = np.sort(ep.exerted.reshape(-1))[::-1][6]
+    assert moments["exerted"].iloc[-1] == pytest.approx(float(seventh))
     for row in moments.itertuples():
         s = ep.seed_index(row.seed)
         assert row.influencer == 0 and 1 <= row.influencee <= 4
+        assert ep.exerted[s, row.step, row.influencer, row.influencee - 1] == pytest.approx(row.exerted)
         assert ep.influence[s, row.step, row.influencer, row.influencee - 1] == pytest.approx(row.influence)
         assert row.influencee_sees_influencer == bool(in_view(ep.pos[s, row.step, row.influencee], ep.pos[s, row.step, 0]))
     per_seed = high_influence_moments(ep, top=2, per_seed=True)
     assert per_seed["seed"].tolist() == [0, 0, 1, 1]
     for s, seed in enumerate(SEEDS):
-        assert per_seed[per_seed.seed == seed]["influence"].iloc[0] == pytest.approx(float(ep.influence[s].max()))
+        assert per_seed[per_seed.seed == seed]["exerted"].iloc[0] == pytest.approx(float(ep.exerted[s].max()))
 
 
 def test_moments_need_influence(a3c_episodes, influence_episodes) -> None:
@@ -228,7 +234,7 @@ def test_influence_sparsity(influence_episodes) -> None:
     ep = influence_episodes
     table = influence_sparsity(ep)
     assert table[["seed", "influencer"]].values.tolist() == [[0, 0], [1, 0]]
-    given = ep.influence[1, :, 0].sum(1).astype(np.float64)
+    given = ep.exerted[1, :, 0].sum(1)  # the non-negative divergence, summed over influencees
     row = table.iloc[1]
     assert row["mean_influence"] == pytest.approx(given.mean())
     assert row["fraction_above_mean"] == pytest.approx((given > given.mean()).mean())
@@ -258,7 +264,7 @@ def _scene(apples: list[tuple[int, int]], influencer: tuple[int, int], influence
     orient = np.zeros((1, 1, 2), dtype=np.int64)
     return Episodes("toy", "cleanup", [7], maps, views_from_maps(maps, pos, orient), pos, orient,
                     np.zeros((1, 1, 2), np.int64), np.zeros((1, 1, 2), np.float32),
-                    np.ones((1, 1, 1, 1), np.float32), 1, ("STAY",))
+                    np.ones((1, 1, 1, 1), np.float64), np.ones((1, 1, 1, 1), np.float64), 1, ("STAY",))
 
 
 def test_hidden_apples_are_those_only_the_influencer_sees(influence_episodes) -> None:
@@ -314,7 +320,7 @@ def test_plot_moment_draws_the_pair_and_the_field_of_view(influence_episodes, cl
     assert sum(len(ax.patches) == 4 for ax in grid.axes) == 3  # three maps with their outlines
     _, ax = plt.subplots()
     plot_influence_over_time(ax, ep, 0)
-    series = ep.influence[0, :, 0].sum(1)
+    series = ep.exerted[0, :, 0].sum(1)  # the exerted (non-negative) influence over time
     assert np.allclose(ax.lines[0].get_ydata(), series) and ax.lines[1].get_ydata()[0] == pytest.approx(series.mean())
 
 

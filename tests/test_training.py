@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ssdlib.agents.network import FC_SIZES
+from ssdlib.agents.blocks import FC_SIZES
 from ssdlib.training.conditions.config import config_from_dict, config_names, load_config
 from ssdlib.training.conditions.presets import PRESETS, Preset, get_preset
 from ssdlib.train import main, parse_seeds, train
@@ -28,6 +28,7 @@ from ssdlib.training.rewards import (
     prosocial_reward,
     smooth_rewards,
 )
+from ssdlib.training.state import load_checkpoint
 from ssdlib.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,10 +152,16 @@ def make_config(num_agents=3, influencers=0, action_inputs=None, scheme="extrins
 
 def advance(trainer: Trainer, steps: int) -> None:
     """Step the trainer's games under its policies, without learning."""
+    st = trainer.state
     for _ in range(steps):
-        out = trainer.act(trainer.obs, trainer.state)
-        trainer.obs, _, _, _ = trainer.env.step(trainer.to_games(out["actions"]))
-        trainer.state = out["state"]
+        out = trainer.act(st.obs, st.memory)
+        st.obs, _, _, _ = trainer.env.step(trainer.to_games(out.transition.actions))
+        st.memory = out.memory
+
+
+def encode(net, image: torch.Tensor) -> torch.Tensor:
+    """Palette images [M, E, 15, 15] -> the policy core's FC features [M, E, 32]."""
+    return net.core.features(net.conv(image))
 
 
 def test_to_models_to_games_layout():
@@ -186,29 +193,30 @@ def test_influencers_act_first():
     advance(tr, 2)
     differs = False
     for _ in range(4):
-        obs, state = tr.obs, tr.state
-        out = tr.act(obs, state)
-        cond = tr.to_games(out["conditioning"])  # [B, N, N-1]
-        actions = tr.to_games(out["actions"])  # [B, N]
+        obs, memory = tr.state.obs, tr.state.memory
+        out = tr.act(obs, memory)
+        step = out.transition
+        cond = tr.to_games(step.others)  # [B, N, N-1]
+        actions = tr.to_games(step.actions)  # [B, N]
         assert torch.equal(cond[:, k:, :k], actions[:, None, :k].expand(-1, n - k, -1))
         assert torch.equal(cond[:, :k], obs.actions[:, :k])
         assert torch.equal(cond[:, k:, k:], obs.actions[:, k:, k:])
         differs |= not torch.equal(cond[:, k:, :k], obs.actions[:, k:, :k])
         # the actions were sampled from the policies under exactly that conditioning
         with torch.no_grad():
-            features = tr.net.encode(tr.to_models(obs.image))
-            logits, value, _ = tr.net.step(features, out["conditioning"], state)
-        logp = F.log_softmax(logits, -1).gather(-1, out["actions"][..., None]).squeeze(-1)
-        torch.testing.assert_close(out["logp"], logp, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(out["value"], value, atol=1e-5, rtol=1e-5)
-        tr.obs, _, _, _ = tr.env.step(actions)
-        tr.state = out["state"]
+            features = encode(tr.net, tr.to_models(obs.image))
+            logits, value, _ = tr.net.policy_step(features, step.others, memory.policy)
+        logp = F.log_softmax(logits, -1).gather(-1, step.actions[..., None]).squeeze(-1)
+        torch.testing.assert_close(step.logp, logp, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(step.value, value, atol=1e-5, rtol=1e-5)
+        tr.state.obs, _, _, _ = tr.env.step(actions)
+        tr.state.memory = out.memory
     assert differs, "the test never saw an influencer change its action"
     # the rollout stores the same-step conditioning, and re-evaluating it reproduces acting
     tr.config = dataclasses.replace(tr.config, optim=dataclasses.replace(tr.config.optim, rollout_length=8))
     batch = tr.collect()
     for t in range(8):
-        cond, actions = tr.to_games(batch.conditioning[t]), tr.to_games(batch.actions[t])
+        cond, actions = tr.to_games(batch.steps.others[t]), tr.to_games(batch.steps.actions[t])
         assert torch.equal(cond[:, k:, :k], actions[:, None, :k].expand(-1, n - k, -1))
 
 
@@ -217,12 +225,13 @@ def test_evaluate_reproduces_acting_across_episode_ends():
                              optim={"rollout_length": 12}), Preset("p", 1000, 2, horizon=5), [3])
     advance(tr, 2)
     batch = tr.collect()
-    assert batch.dones.any()
+    assert batch.steps.done.any()
     with torch.no_grad():
-        logits, values = tr.evaluate(batch)
-    logp = F.log_softmax(logits, -1).gather(-1, batch.actions[..., None]).squeeze(-1)
-    torch.testing.assert_close(logp, batch.logp, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(values, batch.values, atol=1e-5, rtol=1e-5)
+        logits, values, moa_logits = tr.evaluate(batch)
+    assert moa_logits is None  # no model of other agents in this condition
+    logp = F.log_softmax(logits, -1).gather(-1, batch.steps.actions[..., None]).squeeze(-1)
+    torch.testing.assert_close(logp, batch.steps.logp, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(values, batch.steps.value, atol=1e-5, rtol=1e-5)
 
 
 def brute_force_influence(tr: Trainer, obs, state, out, divergence: str) -> torch.Tensor:
@@ -232,17 +241,17 @@ def brute_force_influence(tr: Trainer, obs, state, out, divergence: str) -> torc
     state = type(state)(state.h.double(), state.c.double())
     k_count, n, a_count = tr.K, tr.N, tr.net.num_actions
     with torch.no_grad():
-        features = net.encode(tr.to_models(obs.image))
-        cond = tr.to_games(out["conditioning"])
-        actions = tr.to_games(out["actions"])
-        logp = tr.to_games(F.log_softmax(net.step(features, out["conditioning"], state)[0], -1))  # [B, N, A]
+        features = encode(net, tr.to_models(obs.image))
+        cond = tr.to_games(out.transition.others)
+        actions = tr.to_games(out.transition.actions)
+        logp = tr.to_games(F.log_softmax(net.policy_step(features, out.transition.others, state)[0], -1))  # [B, N, A]
         c = torch.zeros(actions.shape[0], k_count, n, dtype=torch.float64)
         for k in range(k_count):
             cf = []
             for action in range(a_count):
                 replaced = cond.clone()
                 replaced[:, k_count:, k] = action
-                logits = net.step(features, tr.to_models(replaced), state)[0]
+                logits = net.policy_step(features, tr.to_models(replaced), state)[0]
                 cf.append(tr.to_games(F.log_softmax(logits, -1)))
             cf = torch.stack(cf, 2)  # [B, N, A(ã), A]
             for b in range(actions.shape[0]):
@@ -268,13 +277,13 @@ def test_influence_reward_matches_brute_force(divergence, influencee_reward):
                          reward={"influence_weight": 1.0, "divergence": divergence, "influencee_reward": influencee_reward})
     tr = Trainer(config, Preset("p", 1000, 3, horizon=50), [0, 1])
     with torch.no_grad():  # sharper policies and stronger action inputs than at init
-        tr.net.pi_w.mul_(300)
-        tr.net.lstm_wx[:, FC_SIZES[1]:].mul_(5)
+        tr.net.head.pi_w.mul_(300)
+        tr.net.core.lstm_wx[:, FC_SIZES[1]:].mul_(5)
     advance(tr, 3)
-    obs, state = tr.obs, tr.state
-    out = tr.act(obs, state)
+    obs, state = tr.state.obs, tr.state.memory.policy
+    out = tr.act(obs, tr.state.memory)
     c = brute_force_influence(tr, obs, state, out, divergence)
-    influence = out["influence"].double()
+    influence = out.influence.reward.double()
     torch.testing.assert_close(influence[:, :k], c.sum(2)[:, :k], atol=2e-6, rtol=1e-3)
     if influencee_reward:
         torch.testing.assert_close(influence[:, k:], c.sum(1)[:, k:], atol=2e-6, rtol=1e-3)
@@ -291,21 +300,21 @@ def test_influence_reward_zero_when_influencees_ignore_actions(divergence):
                          reward={"influence_weight": 1.0, "divergence": divergence, "influencee_reward": True})
     tr = Trainer(config, Preset("p", 1000, 4, horizon=50), [0, 1])
     with torch.no_grad():
-        tr.net.pi_w.mul_(300)
+        tr.net.head.pi_w.mul_(300)
     advance(tr, 3)
-    out = tr.act(tr.obs, tr.state)
+    out = tr.act(tr.state.obs, tr.state.memory)
     if divergence != "pmi":
-        assert (out["influence"] > 1e-5).all()  # positive for influencer and (influencee reward) influencees
+        assert (out.influence.reward > 1e-5).all()  # positive for influencer and (influencee reward) influencees
     else:
-        assert out["influence"].abs().max() > 1e-3
+        assert out.influence.reward.abs().max() > 1e-3
     with torch.no_grad():
-        tr.net.lstm_wx[:, FC_SIZES[1]:] = 0.0  # the LSTM ignores the action inputs
-    out = tr.act(tr.obs, tr.state)
-    assert out["influence"].abs().max() < 1e-5
+        tr.net.core.lstm_wx[:, FC_SIZES[1]:] = 0.0  # the LSTM ignores the action inputs
+    out = tr.act(tr.state.obs, tr.state.memory)
+    assert out.influence.reward.abs().max() < 1e-5
     # the trainer's whole rollout: influence sums stay zero
     tr.config = dataclasses.replace(tr.config, optim=dataclasses.replace(tr.config.optim, rollout_length=5))
     tr.collect()
-    assert tr._influence_sum.abs().max() < 1e-4
+    assert tr.state.stats.influence.abs().max() < 1e-4
 
 
 def test_gradient_clipping_is_per_model(monkeypatch):
@@ -323,7 +332,7 @@ def test_gradient_clipping_is_per_model(monkeypatch):
     for p in params:
         p.grad.mul_(scale.view(-1, *[1] * (p.dim() - 1)))
     before = [p.grad.clone() for p in params]
-    monkeypatch.setattr(tr.optimizer, "step", lambda *args, **kwargs: None)
+    monkeypatch.setattr(tr.state.optimizer, "step", lambda *args, **kwargs: None)
     tr._clip_and_step()
     torch.testing.assert_close(norms(), torch.tensor([40.0, 1.0, 40.0]), rtol=1e-4, atol=1e-4)
     for p, old in zip(params, before):
@@ -436,7 +445,7 @@ def metrics(run: Path) -> pd.DataFrame:
 
 
 def checkpoint(run: Path) -> dict:
-    return torch.load(run / "checkpoint.pt", weights_only=False)
+    return load_checkpoint(run / "checkpoint.pt")
 
 
 def assert_same_weights(a: dict, b: dict) -> None:
