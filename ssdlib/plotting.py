@@ -42,6 +42,8 @@ CONDITION_COLOURS = {
     "ppo": "#ca9161",
     "comm": "#fbafe4",
     "moa": "#56b4e9",
+    "moa_baseline": "#404040",  # dark grey: the MOA architecture without the influence reward
+    "moa_influence": "#56b4e9",  # sky blue, the MOA family's colour
     "random": "#949494",
 }
 

@@ -122,9 +122,10 @@ def test_box_trapped_notebook_outputs(smoke_book) -> None:
 
 def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
     figures = {name: {p.stem for p in (smoke_book.results / "figures" / name).glob("*.png")}
-               for name in ("experiment1", "baselines", "results")}
+               for name in ("experiment1", "experiment3", "baselines", "results")}
     assert figures == {
         "experiment1": {"figure1_collective_reward", "figure16_equality_weighted"},
+        "experiment3": {"figure7_collective_reward", "moa_accuracy", "listening", "influence_sparsity"},
         "baselines": {"figure15_collective_reward", "equality"},
         "results": {"table4_smoke"},
     }
@@ -135,7 +136,7 @@ def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
     baselines = pd.read_csv(tables / "baselines" / "table4_baselines.csv")
     assert set(baselines.config) == {f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("prosocial", "inequity_aversion")}
     table4 = pd.read_csv(tables / "results" / "table4_smoke.csv")
-    assert len(table4) == 10 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750}
+    assert len(table4) == 14 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750, 392, 588}
 
 
 def test_book_builds_and_loads_mathjax_locally(smoke_book) -> None:

@@ -109,7 +109,7 @@ def test_book_forms_of_table4_name_what_produced_each_cell() -> None:
     book = sd.table4_book(table).set_index("model")
     assert book.loc["basic influence", "Harvest, paper"] == "1,073"
     assert book.loc["A3C", "Cleanup, ours"] == "9 ± 1 (cpu, 3.2e+05 steps, 2/2 seeds)"
-    assert book.loc["influence – model of other agents", "Cleanup, ours"] == "not run here"
+    assert book.loc["influence – communication", "Cleanup, ours"] == "not run here"
     assert "visible actions" not in book.index  # not in the table: not a row
     formatted = sd.format_table4(table)
     assert formatted.loc[0, "ours"] == "9 ± 1" and formatted.loc[0, "paper"] == "89"
@@ -150,3 +150,93 @@ def test_final_band_order_compares_the_last_bands() -> None:
     assert sd.final_band_order(curves, "a", "c") == "overlapping"
     with pytest.raises(ValueError, match="'d'"):
         sd.final_band_order(curves, "a", "d")
+
+
+# ---------------------------------------------------------------------------- Experiment III
+def test_experiment3_conditions_are_configs_with_the_papers_table4_references() -> None:
+    from ssdlib.plotting import condition_colour
+    from ssdlib.training.conditions import config_names
+
+    assert set(sd.EXPERIMENT_III) == {"a3c", "moa_baseline", "moa_influence"}
+    for game in sd.GAMES:
+        for condition in sd.CONDITIONS:
+            config = sd.config_name(game, condition)
+            assert sd.split_config(config) == (game, condition)
+            assert config in config_names()
+    assert sd.split_config("cleanup_moa_baseline") == ("cleanup", "moa_baseline")
+    assert sd.config_label("harvest_moa_influence") == "Harvest, influence MOA"
+    assert {g: sd.PAPER_TABLE4[g]["moa_influence"] for g in sd.GAMES} == {"cleanup": 392, "harvest": 588}
+    assert sd.PAPER_TABLE4["cleanup"]["moa_baseline"] is None
+    assert list(sd.PAPER_ONLY_TABLE4) == ["influence – communication"]  # Experiment III is ours now
+    colours = [condition_colour(sd.config_name("cleanup", c)) for c in sd.CONDITIONS]
+    assert len(set(colours)) == len(colours)  # one colour per condition, e.g. in the Table 4 bars
+
+
+def test_table4_book_has_our_moa_rows_beside_the_papers() -> None:
+    configs = [sd.config_name(g, c) for g in sd.GAMES for c in ("a3c", "moa_baseline", "moa_influence")]
+    frame = pd.concat([fake_metrics(c, [0, 1], 10, 10.0 * i) for i, c in enumerate(configs)])
+    table = sd.table4(sd.final_rewards(frame), runs_for(configs, steps=320_000))
+    assert list(table.condition[:3]) == ["A3C", "MOA baseline", "influence MOA"]
+    book = sd.table4_book(table).set_index("model")
+    assert list(book.index) == ["A3C", "MOA baseline", "influence MOA", "influence – communication"]
+    assert book.loc["influence MOA", "Cleanup, paper"] == "392" and book.loc["influence MOA", "Harvest, paper"] == "588"
+    assert book.loc["MOA baseline", "Harvest, paper"] == "–"
+    assert book.loc["influence MOA", "Cleanup, ours"].endswith("(cpu, 3.2e+05 steps, 2/2 seeds)")
+    assert book.loc["influence – communication", "Cleanup, ours"] == "not run here"
+
+
+def test_agent_mean_reads_only_the_per_agent_columns_of_its_prefix() -> None:
+    frame = pd.DataFrame({"influence_0": [1.0, 2.0], "influence_1": [3.0, 4.0], "influence_mean_0": [100.0, 100.0],
+                          "influence_above_mean_0": [0.5, np.nan], "influence_above_mean_1": [0.1, np.nan]})
+    np.testing.assert_allclose(sd.agent_mean(frame, "influence"), [2.0, 3.0])  # not influence_mean_0
+    np.testing.assert_allclose(sd.agent_mean(frame, "influence_mean"), [100.0, 100.0])  # influencer 0 only
+    above = sd.agent_mean(frame, "influence_above_mean")
+    assert above[0] == pytest.approx(0.3) and np.isnan(above[1])
+    with pytest.raises(ValueError, match="listening_k"):
+        sd.agent_mean(frame, "listening")
+
+
+def test_configs_with_and_final_summary_of_a_diagnostic() -> None:
+    moa = fake_metrics("cleanup_moa_influence", [0, 1, 2], 10, 0.0).assign(moa_accuracy=lambda f: 0.1 * f.seed + 0.01 * f.episode)
+    a3c = fake_metrics("cleanup_a3c", [0, 1], 10, 0.0)
+    frame = pd.concat([moa, a3c], ignore_index=True)  # a3c has no moa_accuracy: NaN
+    assert sd.configs_with(frame, "moa_accuracy") == ["cleanup_moa_influence"]
+    assert sd.configs_with(frame, "nothing") == []
+    summary = sd.final_summary(frame, ["moa_accuracy", "collective_reward"]).set_index("config")
+    row = summary.loc["cleanup_moa_influence"]
+    per_seed = [0.1 * s + 0.085 for s in range(3)]  # the last 2 of 10 episodes: 0.08 and 0.09
+    assert row["moa_accuracy"] == pytest.approx(np.mean(per_seed))
+    assert row["moa_accuracy sd"] == pytest.approx(np.std(per_seed, ddof=1))
+    assert row["seeds"] == 3 and row["points"] == 2 and row["condition"] == "moa_influence"
+    assert np.isnan(summary.loc["cleanup_a3c", "moa_accuracy"])
+    assert summary.loc["cleanup_a3c", "collective_reward"] == pytest.approx(np.mean([8.5, 9.5]))
+    with pytest.raises(ValueError, match="'speed'"):
+        sd.final_summary(frame, ["speed"])
+
+
+def test_listening_table_reports_the_change_since_initialisation_at_the_last_point() -> None:
+    grown = fake_metrics("harvest_moa_influence", [0, 1], 5, 0.0).assign(
+        listening=lambda f: 2.0 * (1 + 0.1 * f.episode * (f.seed + 1)), listening_init=2.0)
+    still = fake_metrics("harvest_visible", [0, 1], 5, 0.0).assign(listening=3.03, listening_init=3.0)
+    old = fake_metrics("harvest_influence", [0, 1], 5, 0.0)  # trained before the diagnostic: no columns
+    table = sd.listening_table(pd.concat([grown, still, old], ignore_index=True)).set_index("config")
+    assert list(table.index) == ["harvest_moa_influence", "harvest_visible"]
+    row = table.loc["harvest_moa_influence"]
+    assert row["env_steps"] == 5000 and row["seeds"] == 2
+    assert row["change"] == pytest.approx(np.mean([0.4, 0.8])) and row["change sd"] == pytest.approx(np.std([0.4, 0.8], ddof=1))
+    assert row["listening"] == pytest.approx(2.0 * 1.6) and row["listening_init"] == 2.0
+    assert table.loc["harvest_visible", "change"] == pytest.approx(0.01)
+    assert [sd.listening_state(c) for c in table.change] == ["grown", "initial"]
+    assert sd.listening_state(-0.2) == "shrunk" and sd.listening_state(0.05, tolerance=0.01) == "grown"
+    with pytest.raises(ValueError, match="NaN"):
+        sd.listening_state(float("nan"))
+
+
+def test_chance_accuracy_is_one_over_the_envs_actions() -> None:
+    from ssdlib.envs import make_env
+
+    for game in sd.GAMES:
+        assert sd.chance_accuracy(game) == pytest.approx(1 / make_env(game, num_envs=1).num_actions)
+    assert sd.chance_accuracy("cleanup") < sd.chance_accuracy("harvest")  # cleanup has the extra CLEAN action
+    with pytest.raises(ValueError, match="'box_trapped'"):
+        sd.chance_accuracy("box_trapped")

@@ -1,10 +1,13 @@
-"""Experiment I and the baselines in Cleanup and Harvest: what the book's curves and tables
-compute from the per-episode metrics of finished runs (`ssdlib.results.load_metrics`).
+"""Experiments I and III and the baselines in Cleanup and Harvest: what the book's curves and
+tables compute from the per-episode metrics of finished runs (`ssdlib.results.load_metrics`).
 
 - `learning_curves`: the paper's error bars, a 99.5% confidence band over seeds within a
-  sliding window (Figure 1, Figure 15, Figure 16).
+  sliding window (Figure 1, Figure 7, Figure 15, Figure 16).
 - `final_rewards` / `table4`: the final collective reward of supplement Table 4, per seed and
   per condition, after the paper's Harvest filter; R·(1−G) beside it (Figure 16).
+- Experiment III's diagnostics (`agent_mean`, `final_summary`, `listening_table`,
+  `chance_accuracy`): how well each agent's model of the others predicts them, whether the
+  policies depend on the others' actions at all, and how much influence the agents exert.
 
 The paper's curves have hundreds of points per seed; a short preset logs one point per
 episode (10 on the cpu preset), so the window and the "final" stretch scale with the number
@@ -12,6 +15,7 @@ of points (`smoothing_window`, `final_window`) and every table says how many poi
 """
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,21 +25,26 @@ from .. import metrics as m
 GAMES = ("cleanup", "harvest")
 EXPERIMENT_I = {"a3c": "A3C", "visible": "visible actions", "influence": "basic influence"}
 BASELINES = {"prosocial": "prosocial (η = 0.85)", "inequity_aversion": "inequity aversion"}
-CONDITIONS = EXPERIMENT_I | BASELINES
+EXPERIMENT_III = {"a3c": "A3C", "moa_baseline": "MOA baseline", "moa_influence": "influence MOA"}
+CONDITIONS = EXPERIMENT_I | BASELINES | EXPERIMENT_III
+# Conditions whose policy LSTM sees the other agents' previous actions: the ones in which the
+# "listening" diagnostic (the action-specific input weights) is recorded.
+LISTENING_CONDITIONS = ("visible", "influence", "moa_baseline", "moa_influence")
 PAPER_FINAL_POINTS = 50  # Table 4: "the last 50 agent steps" of the paper's curves
 PAPER_WINDOW = 200  # the paper's sliding window for its error bars
 
 # Supplement Table 4, the paper's final collective reward (references only; None: not reported)
 PAPER_TABLE4: dict[str, dict[str, float | None]] = {
-    "cleanup": {"a3c": 89, "visible": None, "influence": 190, "prosocial": None, "inequity_aversion": 275},
-    "harvest": {"a3c": 485, "visible": None, "influence": 1073, "prosocial": None, "inequity_aversion": 750},
+    "cleanup": {"a3c": 89, "visible": None, "influence": 190, "prosocial": None, "inequity_aversion": 275,
+                "moa_baseline": None, "moa_influence": 392},
+    "harvest": {"a3c": 485, "visible": None, "influence": 1073, "prosocial": None, "inequity_aversion": 750,
+                "moa_baseline": None, "moa_influence": 588},
 }
 
 
-# Table 4 rows of the paper's Experiments II and III, which this book does not train (yet)
+# Table 4 rows of the paper's Experiment II, which this book does not train (yet)
 PAPER_ONLY_TABLE4 = {
     "influence – communication": {"cleanup": 166, "harvest": 951},
-    "influence – model of other agents": {"cleanup": 392, "harvest": 588},
 }
 
 
@@ -249,3 +258,100 @@ def final_band_order(curves: pd.DataFrame, first: str, second: str) -> str:
     if a.upper < b.lower:
         return "below"
     return "overlapping"
+
+
+# ---------------------------------------------------------------------------- Experiment III
+LISTENING_TOLERANCE = 0.10  # |listening / listening_init − 1| below this: still at its initial value
+
+
+def config_label(config: str) -> str:
+    """'harvest_moa_influence' -> 'Harvest, influence MOA'."""
+    game, condition = split_config(config)
+    return f"{game.capitalize()}, {CONDITIONS[condition]}"
+
+
+def agent_mean(metrics: pd.DataFrame, prefix: str) -> pd.Series:
+    """Per row, the mean over agents of the per-agent columns PREFIX_0, PREFIX_1, ... (only
+    those columns, so "influence" does not pick up "influence_mean_0"), skipping agents for
+    which the run records none (e.g. influencees' `influence_mean_k`); NaN where no agent has
+    a value."""
+    pattern = re.compile(rf"{re.escape(prefix)}_(\d+)")
+    columns = sorted((c for c in metrics.columns if pattern.fullmatch(c)), key=lambda c: int(pattern.fullmatch(c)[1]))
+    if not columns:
+        raise ValueError(f"no per-agent columns {prefix}_k in the metrics; have {sorted(metrics.columns)}")
+    return metrics[columns].mean(axis=1, skipna=True)
+
+
+def configs_with(metrics: pd.DataFrame, column: str) -> list[str]:
+    """The configs (in the order of `metrics`) whose runs record `column` (some value not NaN):
+    runs trained before a diagnostic existed, or without the part it measures, have none."""
+    if column not in metrics.columns:
+        return []
+    recorded = metrics.groupby("config", sort=False)[column].apply(lambda x: bool(x.notna().any()))
+    return [c for c, ok in recorded.items() if ok]
+
+
+def final_summary(metrics: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Per config: each of `columns` averaged over the final points of each seed (as
+    `final_rewards` does), then the mean and standard deviation over seeds ("COLUMN sd").
+    Columns: config, game, condition, seeds, points, then COLUMN and COLUMN sd per column."""
+    missing = [c for c in columns if c not in metrics.columns]
+    if missing:
+        raise ValueError(f"no column(s) {missing} in the metrics; have {sorted(metrics.columns)}")
+    rows = []
+    for config, frame in final_episodes(metrics).groupby("config", sort=False):
+        game, condition = split_config(config)
+        per_seed = frame.groupby("seed")[columns].mean()
+        row = {"config": config, "game": game, "condition": condition, "seeds": len(per_seed),
+               "points": int(frame.points.iloc[0])}
+        for column in columns:
+            row[column] = per_seed[column].mean()
+            row[f"{column} sd"] = per_seed[column].std(ddof=1) if per_seed[column].notna().sum() > 1 else math.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def listening_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Per config that records the listening diagnostic, at the last point every seed logged:
+    the mean over seeds of `listening` (the norm of the policy LSTM's action-specific input
+    weights for the other agents' actions) and of `listening_init` (the same at
+    initialisation), and the relative change listening / listening_init − 1 (mean and sd over
+    seeds of each seed's change). Columns: config, game, condition, seeds, env_steps,
+    listening, listening_init, change, change sd."""
+    rows = []
+    for config in configs_with(metrics, "listening"):
+        game, condition = split_config(config)
+        frame = metrics[(metrics.config == config) & metrics.listening.notna()]
+        last = seed_matrix(frame, "listening").columns.max()
+        at_end = frame[frame.env_steps == last].groupby("seed")[["listening", "listening_init"]].mean()
+        change = at_end.listening / at_end.listening_init - 1.0
+        rows.append({"config": config, "game": game, "condition": condition, "seeds": len(at_end),
+                     "env_steps": int(last), "listening": at_end.listening.mean(),
+                     "listening_init": at_end.listening_init.mean(), "change": change.mean(),
+                     "change sd": change.std(ddof=1) if len(change) > 1 else math.nan})
+    return pd.DataFrame(rows, columns=["config", "game", "condition", "seeds", "env_steps", "listening",
+                                       "listening_init", "change", "change sd"])
+
+
+def listening_state(change: float, tolerance: float = LISTENING_TOLERANCE) -> str:
+    """What a relative change of the listening norm says: "grown" (the policies' dependence on
+    the others' actions has grown beyond the random one they started with), "shrunk" (they
+    are learning to ignore those actions) or "initial" (within `tolerance` of its initial
+    value: the dependence is still the random one of initialisation)."""
+    if math.isnan(change):
+        raise ValueError("the listening change is NaN: no listening diagnostic recorded")
+    if change > tolerance:
+        return "grown"
+    if change < -tolerance:
+        return "shrunk"
+    return "initial"
+
+
+def chance_accuracy(game: str) -> float:
+    """1/A: the top-1 accuracy of a uniform guess among the game's A actions, with A read
+    from the environment (the level an MOA must beat to predict anything)."""
+    from ..envs import make_env  # the env (torch) is only needed here
+
+    if game not in GAMES:
+        raise ValueError(f"unknown game {game!r}; choose from {list(GAMES)}")
+    return 1.0 / make_env(game, num_envs=1).num_actions

@@ -3,8 +3,9 @@
 The paper trains for 5e8 env steps; the curriculum length C and the learning-rate
 annealing are rescaled to the preset's length, so a shorter run keeps the paper's schedule
 shape. A preset may give one game a different length (`steps_by_env`): on the cpu preset the
-social dilemmas get 10 episodes per game and 5 seeds (what two CPU cores train in about an
-hour for all ten conditions), while Box Trapped, 100 times cheaper per episode, keeps the 2e6
+social dilemmas get 10 episodes per game and 5 seeds (two CPU cores train the ten conditions
+of Experiment I and the baselines in about an hour, the four MOA conditions in about another),
+while Box Trapped, 100 times cheaper per episode, keeps the 2e6
 steps its openers need to separate. `get_preset(name, env)` resolves that into the preset a
 run of `env` records and trains with.
 """
