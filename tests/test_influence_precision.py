@@ -10,7 +10,6 @@ the float64 influence of a real Trainer against a float64 brute-force recomputat
 """
 
 import copy
-import dataclasses
 
 import mpmath
 import pytest

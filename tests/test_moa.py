@@ -15,7 +15,6 @@ resumes bit for bit.
 
 import copy
 import dataclasses
-import math
 import textwrap
 from pathlib import Path
 
@@ -288,7 +287,7 @@ def test_moa_influence_clipped_to_ten():
     all_actions = tr.act(obs, memory).transition.all_actions
     gates, logits = moa_gates_and_logits(tr, obs, memory, all_actions)
     visible = torch.ones_like(all_actions[..., 1:], dtype=torch.bool)
-    source, lay = tr.influence_source, tr.layout
+    source = tr.influence_source
     # moderate: the policy's own logits; extreme: the taken action gets log-probability ≈ -40
     moderate = moa_source(source, gates, memory.moa.c, all_actions, logits, visible)
     taken = F.one_hot(all_actions[..., 0], tr.net.num_actions).bool()
