@@ -23,9 +23,9 @@ import time
 import torch
 
 from .envs import ENVIRONMENTS, make_env
+from .hardware import device_name
 from .training.conditions.config import load_config
 from .training.conditions.presets import PAPER_STEPS, Preset
-from .hardware import device_name
 from .training.trainer import Trainer
 
 # env steps/s of the public reference implementation, one CPU core, 5 agents (quoted, issue 2)

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .training.conditions.config import load_config
-from .training.conditions.presets import get_preset
+from .hardware import resolve_device
 from .runs import atomic_write, git_commit, provenance, write_json, write_metrics
+from .training.conditions.config import load_config
+from .training.conditions.presets import PRESETS, get_preset
 from .training.state import load_checkpoint
 from .training.trainer import Trainer
 
@@ -105,15 +106,16 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ssdlib.train", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ssdlib.train", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("config", help="a packaged config name (e.g. cleanup_influence) or a .toml path")
-    parser.add_argument("--preset", default="smoke")
-    parser.add_argument("--seeds", default="0")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default results/runs/CONFIG/PRESET)")
+    parser.add_argument("--preset", default="smoke", help=f"training length and games per seed: {', '.join(PRESETS)}")
+    parser.add_argument("--seeds", default="0", help="seeds trained together: a range like 0-4 or a list like 0,2,5")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda or cuda:N")
+    parser.add_argument("--out", type=Path, default=None, help="run folder; None: results/runs/CONFIG/PRESET")
     parser.add_argument("--restart", action="store_true", help="discard an existing run in --out")
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads; None: torch's choice")
     args = parser.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
@@ -121,6 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     try:
         seeds = parse_seeds(args.seeds)
+        resolve_device(args.device)  # before anything is written
         out = args.out or Path("results/runs") / Path(args.config).stem / args.preset
         train(args.config, args.preset, seeds, args.device, out, args.restart, not args.no_progress)
     except ValueError as error:

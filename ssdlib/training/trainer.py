@@ -33,6 +33,7 @@ from torch.nn import functional as F
 from ..agents import AgentNetworks, Memory
 from ..envs import make_env
 from ..envs.grid import Observation
+from ..hardware import resolve_device
 from ..influence import curriculum_weight
 from .advantages import gae
 from .conditions.config import Config
@@ -89,7 +90,7 @@ class Trainer:
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds}")
         self.config, self.preset, self.seeds = config, preset, list(seeds)
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         n = config.num_agents
         self.layout = Layout(len(seeds), n, preset.num_envs)
         options = dict(config.env_options)
