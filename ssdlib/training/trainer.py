@@ -32,7 +32,7 @@ from torch.nn import functional as F
 
 from ..agents import AgentNetworks, Memory
 from ..envs import make_env
-from ..envs.grid import Observation
+from ..envs.grid import GridGame, Observation
 from ..hardware import resolve_device
 from ..influence import curriculum_weight
 from .advantages import gae
@@ -133,7 +133,7 @@ class Trainer:
         return self.state.net
 
     @property
-    def env(self):
+    def env(self) -> GridGame:
         return self.state.env
 
     @property
@@ -217,8 +217,12 @@ class Trainer:
         st = self.state
         out = self.act(st.obs, st.memory)
         st.obs, extrinsic, done, info = st.env.step(self.layout.to_games(out.transition.actions))
-        st.memory = out.memory.masked((~self.layout.to_models(done[:, None].expand(-1, self.layout.agents))).float()[..., None])
+        st.memory = out.memory.masked((~self._done_per_model(done)).float()[..., None])
         return out, extrinsic, done, info
+
+    def _done_per_model(self, done: Tensor) -> Tensor:
+        """Episode ends per game [B] -> per model and game [M, E]."""
+        return self.layout.to_models(done[:, None].expand(-1, self.layout.agents))
 
     def influence_scale(self) -> float:
         """β w(t): the influence weight times the curriculum weight at this point of training."""
@@ -237,7 +241,7 @@ class Trainer:
             influence = out.influence
             reward = st.reward(extrinsic, None if influence is None else influence.reward, self.influence_scale())
             st.stats.record_step(extrinsic, info, influence)
-            done_models = layout.to_models(done[:, None].expand(-1, layout.agents))
+            done_models = self._done_per_model(done)
             st.memory = out.memory.masked((~done_models).float()[..., None])
             steps.append(out.transition._replace(reward=layout.to_models(reward), done=done_models))
             if st.env.t == 0:  # all games reached the horizon and reset (known on the host)
