@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 reproduce: setup
-	$(PY) -m ssdlib.reproduce --preset cpu
+	$(PY) -m ssdlib.book.reproduce --preset cpu
 
 test: setup
 	$(PY) -m pytest

@@ -1,7 +1,7 @@
 """The reproducible book: notebooks run under papermill, the book builds, its pages render.
 
 One smoke build per module (`smoke_book`): a copy of book/ in a temporary folder, every
-notebook executed by `ssdlib.reproduce` on the smoke preset with results in that folder, and
+notebook executed by `ssdlib.book.reproduce` on the smoke preset with results in that folder, and
 the HTML built with warnings as errors. The tests then read what that build left behind, and
 headless Chromium (Debian's `chromium`, installed by .ci/run) screenshots two pages. Without
 Chromium these page tests are skipped, except in CI, where they fail.
@@ -26,10 +26,9 @@ import pytest
 import torch
 from PIL import Image
 
-from ssdlib import metrics, plotting, showcase
-from ssdlib.envs import palette
-from ssdlib.experiments.random_policy import random_policy_returns
-from ssdlib.reproduce import (
+from ssdlib import metrics
+from ssdlib.book import plotting, showcase
+from ssdlib.book.reproduce import (
     MATHJAX_VERSION,
     PRESET_PARAMETERS,
     ensure_mathjax,
@@ -38,6 +37,8 @@ from ssdlib.reproduce import (
     reproduce,
     select_notebooks,
 )
+from ssdlib.envs import palette
+from ssdlib.experiments.random_policy import random_policy_returns
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebook_names(REPO / "notebooks")
@@ -273,7 +274,7 @@ def test_notebook_parameters_per_preset() -> None:
     assert notebook_parameters("smoke")["num_games"] == 4
 
 
-# ---------------------------------------------------------------------------- ssdlib.plotting
+# ---------------------------------------------------------------------------- ssdlib.book.plotting
 @pytest.fixture
 def figure():
     fig, ax = plt.subplots()
@@ -344,7 +345,7 @@ def test_save_figure_and_table_write_atomically(figure, tmp_path) -> None:
     assert csv == tmp_path / "tables" / "nb" / "t.csv" and csv.read_text().startswith("game,games,")
 
 
-# ---------------------------------------------------------------------------- ssdlib.showcase
+# ---------------------------------------------------------------------------- ssdlib.book.showcase
 def test_penalty_beam_scene_fines_the_firer_and_the_hit_agent() -> None:
     scene = showcase.penalty_beam_scene()
     assert scene.rewards.tolist() == [[-1.0, -50.0, 0.0, 0.0, 0.0]]

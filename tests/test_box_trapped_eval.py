@@ -9,9 +9,9 @@ import torch
 
 from ssdlib.envs.geometry import OPEN
 from ssdlib.experiments import box_trapped as bt
+from ssdlib.train import train
 from ssdlib.training.conditions.config import load_config
 from ssdlib.training.conditions.presets import get_preset
-from ssdlib.train import train
 from ssdlib.training.trainer import Trainer
 
 SEEDS = [0, 1]

@@ -1,4 +1,4 @@
-"""Recorded episodes (ssdlib.episodes) and the episode explorer (ssdlib.explorer).
+"""Recorded episodes (ssdlib.episodes) and the episode explorer (ssdlib.book.explorer).
 
 Two tiny smoke runs are trained once for the module: cleanup_influence (one influencer, four
 influencees) and harvest_a3c (no influence).
@@ -15,30 +15,30 @@ import numpy as np
 import pytest
 import torch
 
-from ssdlib import episodes as ep_module
-from ssdlib import explorer
-from ssdlib.envs import make_env, palette
-from ssdlib.envs.geometry import VIEW_RADIUS
-from ssdlib.episodes import (
-    Episodes,
-    ensure_episodes,
-    field_of_view,
-    fields_of_view,
-    hidden_apples,
-    high_influence_moments,
-    in_view,
-    influence_sparsity,
-    load_episodes,
+from ssdlib.book import explorer
+from ssdlib.book.drawing import (
     moment_figure,
     moments_figure,
     plot_influence_over_time,
     plot_moment,
-    record_episodes,
-    save_episodes,
-    views_from_maps,
+)
+from ssdlib.book.results import run_dir
+from ssdlib.envs import make_env, palette
+from ssdlib.envs.geometry import VIEW_RADIUS
+from ssdlib.envs.views import field_of_view, fields_of_view, in_view, views_from_maps
+from ssdlib.episodes import recording
+from ssdlib.episodes.analysis import (
+    hidden_apples,
+    high_influence_moments,
+    influence_sparsity,
     with_hidden_apples,
 )
-from ssdlib.results import run_dir
+from ssdlib.episodes.format import Episodes, load_episodes, save_episodes
+from ssdlib.episodes.recording import (
+    checkpoint_digest,
+    ensure_episodes,
+    record_episodes,
+)
 from ssdlib.train import train
 from ssdlib.training.replay import load_trainer, replay_view
 
@@ -184,14 +184,14 @@ def test_ensure_episodes_records_once_and_again_for_new_weights(results, tmp_pat
     folder = tmp_path / "run"
     shutil.copytree(run_dir(results, "cleanup_influence", "smoke"), folder)
     first = ensure_episodes(folder)
-    assert (folder / "episodes.npz").is_file() and first.checkpoint == ep_module.checkpoint_digest(folder) != ""
+    assert (folder / "episodes.npz").is_file() and first.checkpoint == checkpoint_digest(folder) != ""
 
     def no_recording(*args, **kwargs):
         raise AssertionError("recorded again")
 
-    monkeypatch.setattr(ep_module, "record_episodes", no_recording)
+    monkeypatch.setattr(recording, "record_episodes", no_recording)
     _assert_same(first, ensure_episodes(folder))  # cached
-    monkeypatch.setattr(ep_module, "checkpoint_digest", lambda run: "retrained")
+    monkeypatch.setattr(recording, "checkpoint_digest", lambda run: "retrained")
     with pytest.raises(AssertionError, match="recorded again"):
         ensure_episodes(folder)  # a checkpoint that changed is recorded again
     with pytest.raises(FileNotFoundError, match="trained run folder"):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ssdlib import results
+from ssdlib.book import results
 from ssdlib.train import train
 
 
@@ -65,7 +65,7 @@ def test_a_run_whose_config_changed_is_stale_and_retrained_on_its_own_seeds(tmp_
 
 
 def test_discard_runs_deletes_only_the_named_runs(results_dir, tmp_path):
-    from ssdlib.reproduce import discard_runs
+    from ssdlib.book.reproduce import discard_runs
 
     root = tmp_path / "copy"
     shutil.copytree(results_dir, root)

@@ -154,7 +154,7 @@ def test_final_band_order_compares_the_last_bands() -> None:
 
 # ---------------------------------------------------------------------------- Experiment III
 def test_experiment3_conditions_are_configs_with_the_papers_table4_references() -> None:
-    from ssdlib.plotting import condition_colour
+    from ssdlib.book.plotting import condition_colour
     from ssdlib.training.conditions import config_names
 
     assert set(sd.EXPERIMENT_III) == {"a3c", "moa_baseline", "moa_influence"}

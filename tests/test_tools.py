@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from pettingzoo.test import parallel_api_test
 
-from ssdlib import bench, gallery
+from ssdlib import bench
+from ssdlib.book import gallery
 from ssdlib.envs.pettingzoo_env import SSDParallelEnv
 
 

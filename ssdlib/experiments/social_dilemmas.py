@@ -1,5 +1,5 @@
 """Experiments I and III and the baselines in Cleanup and Harvest: what the book's curves and
-tables compute from the per-episode metrics of finished runs (`ssdlib.results.load_metrics`).
+tables compute from the per-episode metrics of finished runs (`ssdlib.book.results.load_metrics`).
 
 - `learning_curves`: the paper's error bars, a 99.5% confidence band over seeds within a
   sliding window (Figure 1, Figure 7, Figure 15, Figure 16).
@@ -155,7 +155,7 @@ def table4(finals: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     standard deviation over the kept seeds of the final collective reward, R·(1−G) over all
     seeds (no filter), and what produced it (preset, steps per seed, seeds kept of trained,
     final points, hardware). `runs`: one row per config with columns config, preset,
-    env_steps_per_seed, device_name (e.g. from `ssdlib.results.run_info`)."""
+    env_steps_per_seed, device_name (e.g. from `ssdlib.book.results.run_info`)."""
     missing = sorted(set(finals.config) - set(runs.config))
     if missing:
         raise ValueError(f"no run information for configs {missing}")

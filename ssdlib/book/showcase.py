@@ -2,7 +2,7 @@
 
 A scene places the agents by hand on a packaged map and plays a few fixed actions, keeping a
 frame (the rendered map) after each step along with the rewards and events; the book draws
-the frames with `ssdlib.plotting.show_frames`. `random_policy_stats` plays uniformly random
+the frames with `ssdlib.book.plotting.show_frames`. `random_policy_stats` plays uniformly random
 actions for one episode in many games and reports per-game outcomes: the same trajectories as
 `ssdlib.experiments.random_policy.random_policy_returns` (same seeds, same draws), plus the
 apples eaten and the waste in the river.
@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import metrics
-from .envs import make_env
-from .envs.geometry import CLEAN, DOWN, FIRE, LEFT, MOVE_UP, OPEN, RIGHT, STAY, UP
-from .envs.grid import GridGame
+from .. import metrics
+from ..envs import make_env
+from ..envs.geometry import CLEAN, DOWN, FIRE, LEFT, MOVE_UP, OPEN, RIGHT, STAY, UP
+from ..envs.grid import GridGame
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The book's figure style and small plotting helpers, shared by every notebook.
 
-    from ssdlib.plotting import use_book_style, show_map, save_figure
+    from ssdlib.book.plotting import use_book_style, show_map, save_figure
     use_book_style()
     fig, ax = plt.subplots()
     show_map(ax, env.render(0), "Cleanup at reset")
@@ -28,8 +28,8 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.patches import Patch
 
-from .envs import palette
-from .runs import atomic_write
+from ..envs import palette
+from ..runs import atomic_write
 
 # Colour-blind-safe colours (seaborn's "colorblind" palette) for the conditions of the paper,
 # so one condition has one colour in every figure of the book.

@@ -1,6 +1,6 @@
 """Render the three games to PNG images (the main job until the book exists).
 
-    python -m ssdlib.gallery --out results/envs
+    python -m ssdlib.book.gallery --out results/envs
 
 Each game is shown at reset and after a few steps of a uniformly random policy, so beams
 and agents are visible.
@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .envs import ENVIRONMENTS, make_env
+from ..envs import ENVIRONMENTS, make_env
 
 
 def upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
@@ -51,7 +51,7 @@ def render_games(out: Path, steps: int = 8, seed: int = 0) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ssdlib.gallery", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ssdlib.book.gallery", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("results/envs"))
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)

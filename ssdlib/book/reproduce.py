@@ -1,7 +1,7 @@
 """Rebuild the book: run every notebook with papermill, then build the HTML with Jupyter Book.
 
-    python -m ssdlib.reproduce                       # the default preset, the whole book
-    python -m ssdlib.reproduce --preset smoke --only environments
+    python -m ssdlib.book.reproduce                       # the default preset, the whole book
+    python -m ssdlib.book.reproduce --preset smoke --only environments
 
 1. Each `notebooks/NAME.ipynb` is executed by papermill (kernel `python3`, working directory
    the current one) with the preset's parameters (`notebook_parameters`: preset, seeds,
@@ -9,7 +9,7 @@
    `BOOK/generated/NAME.ipynb`, the file the book's chapter points at; a notebook that fails
    leaves its partly executed copy in `BOOK/_build/failed/NAME.ipynb` and the previous
    chapter untouched. A notebook saves its figures to `RESULTS/figures/NAME/*.png` and its
-   tables to `RESULTS/tables/NAME/*.csv` (see `ssdlib.plotting`).
+   tables to `RESULTS/tables/NAME/*.csv` (see `ssdlib.book.plotting`).
 2. Each execution is recorded (parameters, time, git commit, versions, device) in
    `BOOK/generated/provenance.json`, and as a table in `BOOK/generated/provenance_table.md`
    that the book's provenance page includes.
@@ -23,7 +23,7 @@
 
 Presets: `smoke` runs in seconds (tests), `cpu` is the default (the book's committed figures),
 `gpu` and `paper` use a CUDA device. On every preset, finished runs are reused
-(`ssdlib.results.ensure_run`): a notebook trains a run only when it is missing, resumes one
+(`ssdlib.book.results.ensure_run`): a notebook trains a run only when it is missing, resumes one
 that is unfinished, and retrains one whose config or preset changed since. `--retrain CONFIG`
 discards that config's run on the preset first (on request); `--reuse-only` makes a missing
 or stale run an error instead of training it.
@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .training.conditions.presets import PRESETS
+from ..training.conditions.presets import PRESETS
 
 DEFAULT_PRESET = "cpu"
 KERNEL = "python3"
@@ -78,8 +78,8 @@ def notebook_parameters(preset: str, results_dir: str | Path = "results", train:
 def discard_runs(configs: list[str], preset: str, results_dir: str | Path = "results") -> list[Path]:
     """Delete the run folders of `configs` on `preset` (so the notebooks retrain them);
     returns the folders deleted. An unknown config name is an error, before anything is deleted."""
+    from ..training.conditions.config import CONFIG_DIR
     from .results import run_dir
-    from .training.conditions.config import CONFIG_DIR
 
     known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
     unknown = [c for c in configs if c not in known]
@@ -168,7 +168,7 @@ def execute_notebook(name: str, parameters: dict[str, Any], book_dir: str | Path
 
 def record_provenance(book_dir: str | Path, name: str, parameters: dict[str, Any], seconds: float) -> None:
     """Add notebook `name`'s execution to BOOK/generated/provenance.json and its table."""
-    from . import runs  # torch and pandas: imported only when notebooks have run
+    from .. import runs  # torch and pandas: imported only when notebooks have run
 
     generated = Path(book_dir) / "generated"
     path = generated / "provenance.json"
@@ -205,8 +205,8 @@ def record_provenance(book_dir: str | Path, name: str, parameters: dict[str, Any
 def write_runs_table(book_dir: str | Path, results_dir: str | Path) -> Path:
     """BOOK/generated/runs_table.md: every run folder under RESULTS/runs with its preset, seeds,
     steps, hardware, torch and git commit, for the book's provenance page."""
+    from ..runs import atomic_write
     from .results import available_runs
-    from .runs import atomic_write
 
     lines = [
         "| run | preset | seeds | env steps per seed | finished | hardware | torch | git commit |",
@@ -322,7 +322,7 @@ def reproduce(preset: str = DEFAULT_PRESET, only: str | None = None, book_dir: s
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m ssdlib.reproduce", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ssdlib.book.reproduce", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {sorted(PRESET_PARAMETERS)} (default {DEFAULT_PRESET})")
     parser.add_argument("--only", metavar="NAME", help="execute only notebooks/NAME.ipynb (the others must have run before)")
     parser.add_argument("--book-dir", type=Path, default=Path("book"))

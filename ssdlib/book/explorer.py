@@ -2,11 +2,11 @@
 
 In JupyterLab (or any front end that renders ipywidgets):
 
-    from ssdlib.explorer import EpisodeExplorer
+    from ssdlib.book.explorer import EpisodeExplorer
     EpisodeExplorer("results")
 
 picks a run under results/runs (recording its episodes first if needed, see
-`ssdlib.episodes.ensure_episodes`), a seed's game, and a step (a slider, or Play). For a static
+`ssdlib.episodes.recording.ensure_episodes`), a seed's game, and a step (a slider, or Play). For a static
 page, `animate` draws the same panels into a matplotlib animation and `animation_html` embeds
 it as self-contained HTML (every frame inline, no script loaded from anywhere).
 
@@ -35,16 +35,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.gridspec import GridSpec, GridSpecFromSubplotSpec
 
-from .envs import palette
-from .envs.geometry import FACING_NAMES, VIEW_RADIUS, VIEW_SIZE
-from .episodes import (
-    EPISODES_FILE,
-    INFLUENCEE_COLOUR,
-    INFLUENCER_COLOUR,
-    Episodes,
-    ensure_episodes,
-    field_of_view,
-)
+from ..envs import palette
+from ..envs.geometry import FACING_NAMES, VIEW_RADIUS, VIEW_SIZE
+from ..envs.views import field_of_view
+from ..episodes.format import EPISODES_FILE, Episodes
+from ..episodes.recording import ensure_episodes
+from .drawing import INFLUENCEE_COLOUR, INFLUENCER_COLOUR
 from .plotting import show_map
 from .results import RUNS
 

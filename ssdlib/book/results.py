@@ -76,8 +76,8 @@ def stale_fields(folder: str | Path, config: str, preset: str) -> list[str]:
     ("config.optim.lr_init", "preset.total_steps", ...); empty when the run is current. The
     seeds are not compared: a run is reused whatever seeds it was trained with. Config fields
     added since the run was trained count as their defaults (which keep the old behaviour)."""
-    from .train import resolved_config  # imports torch: only when runs are checked
-    from .training.conditions import config_from_dict
+    from ..train import resolved_config  # imports torch: only when runs are checked
+    from ..training.conditions import config_from_dict
 
     stored = json.loads((Path(folder) / "config.json").read_text())
     current = json.loads(json.dumps(resolved_config(config, preset, stored["seeds"]), default=str))
@@ -112,7 +112,7 @@ def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path =
             raise ValueError(f"run {str(folder)!r} is stale: {', '.join(changed)} changed since it was trained; "
                              f"retrain it with {command} --restart, or rerun with train=True")
         raise FileNotFoundError(f"no finished run {str(folder)!r}; train it with {command} or rerun with train=True")
-    from .train import train as train_run  # the trainer is only needed when training
+    from ..train import train as train_run  # the trainer is only needed when training
 
     if changed:
         seeds = json.loads((folder / "config.json").read_text())["seeds"]
