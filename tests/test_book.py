@@ -26,7 +26,6 @@ import pytest
 import torch
 from PIL import Image
 
-from ssdlib import metrics
 from ssdlib.book import plotting, showcase
 from ssdlib.book.reproduce import (
     MATHJAX_VERSION,
@@ -38,7 +37,7 @@ from ssdlib.book.reproduce import (
     select_notebooks,
 )
 from ssdlib.envs import palette
-from ssdlib.experiments.random_policy import random_policy_returns
+from ssdlib.experiments import random_policy
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebook_names(REPO / "notebooks")
@@ -340,7 +339,7 @@ def test_save_figure_and_table_write_atomically(figure, tmp_path) -> None:
         assert im.format == "PNG"
     assert oct(path.stat().st_mode & 0o777) == oct(0o644)
     assert sorted(p.name for p in path.parent.iterdir()) == ["map.png"]
-    table = showcase.summarise(showcase.random_policy_stats("box_trapped", 2, horizon=5))
+    table = random_policy.summarise(random_policy.random_policy_stats("box_trapped", 2, horizon=5))
     csv = plotting.save_table(table, plotting.table_path(tmp_path, "nb", "t"))
     assert csv == tmp_path / "tables" / "nb" / "t.csv" and csv.read_text().startswith("game,games,")
 
@@ -382,13 +381,3 @@ def test_place_agents_rejects_walls_and_shared_cells() -> None:
         showcase.place_agents(env, [(0, 0), (1, 2), (1, 6), (2, 3), (14, 2)], [0] * 5)
     with pytest.raises(ValueError, match="one cell"):
         showcase.place_agents(env, [(1, 2)] * 5, [0] * 5)
-
-
-def test_random_policy_stats_match_the_random_policy_floor() -> None:
-    stats = showcase.random_policy_stats("cleanup", 3, seed=2, horizon=30)
-    returns = random_policy_returns("cleanup", 3, seed=2, horizon=30)
-    assert np.allclose(stats.collective_reward, metrics.collective_reward(returns))
-    assert np.allclose(stats.equality, metrics.equality(returns))
-    assert (stats.waste > 0).all() and (stats.fire >= 0).all()
-    table = showcase.summarise(stats, formatted=True)
-    assert list(table.columns) == ["games", *showcase.OUTCOMES.values()] and table.loc["cleanup", "games"] == 3

@@ -90,6 +90,24 @@ def test_summaries(evaluations, name):
     np.testing.assert_array_equal(one["influence"].to_numpy(), expected)
     with pytest.raises(KeyError):
         bt.influence_trajectory(df, seed=99, trajectory=0)
+    when = bt.opening_steps(df)
+    assert when["seed"].tolist() == SEEDS
+    assert when["opened"].tolist() == [round(fraction[s] * TRAJECTORIES) for s in SEEDS]
+    for row in when.itertuples():
+        opened = df[(df["seed"] == row.seed) & df["opened"]]["step"]
+        if row.opened:
+            assert (row.median_step, row.first_step, row.last_step) == (opened.median(), opened.min(), opened.max())
+        else:
+            assert math.isnan(row.median_step)
+
+
+def test_opening_steps_by_hand():
+    df = pd.DataFrame({"seed": [0, 0, 0, 1, 1], "trajectory": [0, 1, 2, 0, 1], "step": [3, 10, 40, 5, 6],
+                       "opened": [True, True, False, False, False]})
+    when = bt.opening_steps(df)
+    assert when.to_dict("list") == {"seed": [0, 1], "opened": [2, 0], "median_step": [6.5, pytest.approx(float("nan"), nan_ok=True)],
+                                    "first_step": [3.0, pytest.approx(float("nan"), nan_ok=True)],
+                                    "last_step": [10.0, pytest.approx(float("nan"), nan_ok=True)]}
 
 
 def test_forced_openers_map_to_their_seed(runs):

@@ -7,7 +7,7 @@ influencees) and harvest_a3c (no influence).
 from __future__ import annotations
 
 import shutil
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -28,8 +28,10 @@ from ssdlib.envs.geometry import VIEW_RADIUS
 from ssdlib.envs.views import field_of_view, fields_of_view, in_view, views_from_maps
 from ssdlib.episodes import recording
 from ssdlib.episodes.analysis import (
+    episode_start_steps,
     hidden_apples,
     high_influence_moments,
+    influence_by_step,
     influence_sparsity,
     with_hidden_apples,
 )
@@ -228,6 +230,48 @@ def test_moments_need_influence(a3c_episodes, influence_episodes) -> None:
         influence_sparsity(a3c_episodes)
     with pytest.raises(ValueError, match="top must be a positive int, got 0"):
         high_influence_moments(influence_episodes, top=0)
+    last = influence_episodes.num_steps - 1
+    with pytest.raises(ValueError, match=rf"from_step must be an int in 0..{last}, got {last + 1}"):
+        high_influence_moments(influence_episodes, from_step=last + 1)
+    with pytest.raises(ValueError, match=rf"steps must be an int in 1..{last + 1}, got 0"):
+        influence_by_step(influence_episodes, steps=0)
+
+
+def test_episode_start_is_where_influence_settles(influence_episodes) -> None:
+    toy = replace(influence_episodes, exerted=np.full_like(influence_episodes.exerted, 1e-9))
+    assert episode_start_steps(toy) == 0  # nothing stands apart
+    toy.exerted[:, 0] = 1e-6  # far above the rest
+    toy.exerted[:, 1] = 1.5e-9  # within 2x of the later mean
+    assert episode_start_steps(toy) == 1 and episode_start_steps(toy, factor=1.2) == 2
+    with pytest.raises(ValueError, match="factor must be >= 1, got 0.5"):
+        episode_start_steps(toy, factor=0.5)
+
+
+def test_moments_after_the_episode_start(influence_episodes) -> None:
+    ep, start = influence_episodes, 2
+    later = high_influence_moments(ep, top=5, from_step=start)
+    assert (later.step >= start).all() and later["exerted"].is_monotonic_decreasing
+    assert later["exerted"].iloc[0] == pytest.approx(float(ep.exerted[:, start:].max()))
+    for row in later.itertuples():  # step indices point into the whole episode
+        s = ep.seed_index(row.seed)
+        assert ep.exerted[s, row.step, row.influencer, row.influencee - 1] == row.exerted
+        assert ep.influence[s, row.step, row.influencer, row.influencee - 1] == row.influence
+    per_seed = high_influence_moments(ep, top=1, per_seed=True, from_step=start)
+    assert (per_seed.step >= start).all() and len(per_seed) == len(SEEDS)
+
+
+def test_influence_by_step_against_the_episode_mean(influence_episodes) -> None:
+    ep = influence_episodes
+    by_step = influence_by_step(ep, steps=4)
+    assert by_step.step.tolist() == [0, 1, 2, 3]
+    for t in range(4):
+        assert by_step.mean_exerted[t] == pytest.approx(ep.exerted[:, t].mean(), rel=1e-12)
+        assert by_step.max_exerted[t] == ep.exerted[:, t].max()
+    assert by_step.ratio_to_episode_mean[0] == pytest.approx(ep.exerted[:, 0].mean() / ep.exerted.mean(), rel=1e-12)
+    later = influence_sparsity(ep, from_step=2)
+    assert (later.steps == ep.num_steps - 2).all()
+    given = ep.exerted_given()[0, 2:, 0]
+    assert later.fraction_above_mean[0] == pytest.approx((given > given.mean()).mean())
 
 
 def test_influence_sparsity(influence_episodes) -> None:
@@ -388,3 +432,18 @@ def test_interactive_frontend_guess(monkeypatch) -> None:
     assert explorer.interactive_frontend() is False  # no kernel here
     monkeypatch.setenv("SSDLIB_WIDGETS", "1")
     assert explorer.interactive_frontend() is True
+
+
+def test_explorer_status_names_the_training_seed_and_the_replay_seed(results) -> None:
+    ex = explorer.EpisodeExplorer(results)
+    replay = ex.episodes.replay_seed
+    assert "training seed 0" in ex.status.value and f"replay seed {replay}" in ex.status.value
+    ex.seed_menu.value = 1  # what picking a seed in the menu does
+    assert "training seed 1" in ex.status.value and "training seed 0" not in ex.status.value
+    assert f"replay seed {replay}" in ex.status.value and "step 0 of" in ex.status.value
+    ex.slider.value = 12
+    assert "training seed 1" in ex.status.value and "step 12 of" in ex.status.value
+    ex.outline_menu.value = 2
+    assert "training seed 1" in ex.status.value and "step 12 of" in ex.status.value
+    ex.seed_menu.value = 0
+    assert "training seed 0" in ex.status.value and "training seed 1" not in ex.status.value

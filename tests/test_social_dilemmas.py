@@ -8,6 +8,7 @@ import pytest
 
 from ssdlib import metrics as m
 from ssdlib.experiments import social_dilemmas as sd
+from ssdlib.training.conditions.config import load_config
 
 N = 5
 
@@ -127,8 +128,12 @@ def test_plots_draw_every_condition(tmp_path) -> None:
     with pytest.raises(ValueError, match="cleanup_prosocial"):
         sd.plot_curves(left, sd.learning_curves(frame), {"cleanup_prosocial": "p"}, colours)
     table = sd.table4(sd.final_rewards(frame), runs_for(configs))
-    sd.plot_table4(right, table, "cleanup", colours)
+    sd.plot_table4(right, table, "cleanup", {"cleanup_a3c": "C0", "cleanup_influence": "C2"})
     assert len(right.patches) == 2
+    handles, labels = right.get_legend_handles_labels()  # one legend entry (colour) per condition
+    bars = [h for h in handles if hasattr(h, "patches")]
+    assert len(bars) == 2 and len({h.patches[0].get_facecolor() for h in bars}) == 2
+    assert "paper (reference)" in labels and len(labels) == 3
     with pytest.raises(ValueError, match="harvest"):
         sd.plot_table4(right, table, "harvest", colours)
     plt.close(fig)
@@ -240,3 +245,17 @@ def test_chance_accuracy_is_one_over_the_envs_actions() -> None:
     assert sd.chance_accuracy("cleanup") < sd.chance_accuracy("harvest")  # cleanup has the extra CLEAN action
     with pytest.raises(ValueError, match="'box_trapped'"):
         sd.chance_accuracy("box_trapped")
+
+
+def test_condition_settings_are_read_from_the_configs() -> None:
+    table = sd.condition_settings([sd.config_name(g, c) for g in ("cleanup", "harvest") for c in ("a3c", "visible", "influence")]).set_index("config")
+    cleanup, harvest = table.loc["cleanup_influence"], table.loc["harvest_influence"]
+    assert (cleanup["acting first"], cleanup.divergence, cleanup["influencees paid"]) == (1, "Jensen-Shannon", "yes")
+    assert (harvest["acting first"], harvest.divergence, harvest["influencees paid"]) == (3, "PMI (one sample of the KL)", "no")
+    assert cleanup["actions seen"].startswith("agent 0 acts first; the others see its actions")
+    assert table.loc["cleanup_visible", "acting first"] == 3 and table.loc["cleanup_visible", "β"] == 0.0
+    assert table.loc["cleanup_visible", "actions seen"].startswith("agents 0–2 act first")
+    assert table.loc["cleanup_a3c", "actions seen"] == "no other agent's actions"
+    assert table.loc["harvest_influence", "β"] == load_config("harvest_influence").reward.influence_weight
+    moa = sd.condition_settings(["cleanup_moa_influence"]).iloc[0]
+    assert moa["actions seen"] == "every other agent's actions of the previous step" and moa["influence source"] == "moa"

@@ -1,6 +1,6 @@
 """The results the book reads, loaded through one small API.
 
-Layout under a results folder (default `results/`):
+Layout under a results folder (default `results/` of the repository, see `results_folder`):
 
     results/runs/CONFIG/PRESET/          one training run (see `ssdlib.runs`)
         config.json  metrics.parquet  provenance.json  checkpoint.pt  done
@@ -11,25 +11,57 @@ Layout under a results folder (default `results/`):
 
 `load_metrics` concatenates the per-episode metrics of the runs asked for into one
 DataFrame, labelled with config, preset, seed and hardware, so every number the book shows
-can name what produced it.
+can name what produced it. A relative results folder is taken from the repository root, never
+from the working directory, and a config, preset or seed the results cannot hold is an error
+that names it.
 """
 
+import difflib
 import json
+import shlex
 from pathlib import Path
 
 import pandas as pd
 
 RUNS = "runs"
+REPO = Path(__file__).resolve().parents[2]  # the folder holding the ssdlib package
 
 
-def run_dir(results: str | Path, config: str, preset: str) -> Path:
-    return Path(results) / RUNS / config / preset
+def results_folder(results_dir: str | Path | None = None) -> Path:
+    """The results folder `results_dir` (default "results") as an absolute path.
+
+    A relative path is taken from the repository root (REPO), not from the working directory:
+    a notebook opened in JupyterLab runs in notebooks/ and must read the committed runs in
+    results/, not train new ones into notebooks/results/.
+    """
+    path = Path("results" if results_dir is None else results_dir).expanduser()
+    return path if path.is_absolute() else REPO / path
 
 
-def available_runs(results: str | Path = "results") -> pd.DataFrame:
+def run_dir(results: str | Path | None, config: str, preset: str) -> Path:
+    """The folder of the run of `config` on `preset` (`results_folder(results)`/runs/CONFIG/PRESET)."""
+    return results_folder(results) / RUNS / config / preset
+
+
+def check_names(configs: list[str], preset: str) -> None:
+    """An unknown config or preset is an error naming it and the valid names: a typo would
+    otherwise read as a missing run, with a training command that cannot work."""
+    from ..training.conditions import PRESETS, config_names  # imports torch
+
+    names = config_names()
+    for config in configs:
+        if config not in names:
+            close = difflib.get_close_matches(config, names, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+            raise ValueError(f"unknown config {config!r}; {hint}packaged configs: {', '.join(names)}")
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+
+
+def available_runs(results: str | Path | None = "results") -> pd.DataFrame:
     """One row per run folder that has metrics: config, preset, seeds, finished, device."""
     rows = []
-    for metrics in sorted(Path(results).glob(f"{RUNS}/*/*/metrics.parquet")):
+    for metrics in sorted(results_folder(results).glob(f"{RUNS}/*/*/metrics.parquet")):
         folder = metrics.parent
         info = run_info(folder)
         rows.append({"config": folder.parent.name, "preset": folder.name, "path": str(folder), **info})
@@ -55,9 +87,13 @@ def run_info(folder: str | Path) -> dict:
     }
 
 
-def load_metrics(configs: list[str], preset: str, results: str | Path = "results") -> pd.DataFrame:
-    """Per-episode metrics of `configs` trained on `preset`, with columns config, preset and
-    device_name added. A missing run is an error naming its folder."""
+def load_metrics(configs: list[str], preset: str, results: str | Path | None = "results",
+                 seeds: list[int] | None = None) -> pd.DataFrame:
+    """Per-episode metrics of `configs` trained on `preset`, with columns config, preset,
+    device_name and finished added; only the rows of `seeds` when given (a run may hold more
+    seeds than a notebook shows). An unknown name, a missing run or a run without one of
+    `seeds` is an error naming it."""
+    check_names(configs, preset)
     frames = []
     for config in configs:
         folder = run_dir(results, config, preset)
@@ -66,15 +102,32 @@ def load_metrics(configs: list[str], preset: str, results: str | Path = "results
             raise FileNotFoundError(f"no results for config {config!r} on preset {preset!r}: {str(path)!r} is missing")
         frame = pd.read_parquet(path)
         info = run_info(folder)
+        if seeds is not None:
+            _check_seeds(folder, seeds, info["seeds"], f"ask for seeds among {info['seeds']}")
+            frame = frame[frame.seed.isin(seeds)]
         frames.append(frame.assign(config=config, preset=preset, device_name=info["device_name"],
                                    finished=info["finished"]))
     return pd.concat(frames, ignore_index=True)
 
 
+def _check_seeds(folder: Path, seeds: list[int], have: list[int], remedy: str) -> None:
+    """`seeds` must be distinct, one at least, and all among the run's seeds `have`."""
+    _check_distinct(seeds)
+    missing = [s for s in seeds if s not in have]
+    if missing:
+        raise ValueError(f"run {str(folder)!r} was trained on seeds {have}, not on {missing} of the seeds asked for "
+                         f"{list(seeds)}; {remedy}")
+
+
+def _check_distinct(seeds: list[int]) -> None:
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be one or more distinct seeds, got {list(seeds)}")
+
+
 def stale_fields(folder: str | Path, config: str, preset: str) -> list[str]:
     """What differs between the run in `folder` and what `config` on `preset` resolves to now
     ("config.optim.lr_init", "preset.total_steps", ...); empty when the run is current. The
-    seeds are not compared: a run is reused whatever seeds it was trained with. Config fields
+    seeds are not compared (`ensure_run` checks them on their own). Config fields
     added since the run was trained count as their defaults (which keep the old behaviour)."""
     from ..train import resolved_config  # imports torch: only when runs are checked
     from ..training.conditions import config_from_dict
@@ -92,28 +145,52 @@ def _differences(old: object, new: object, where: str) -> list[str]:
     return [] if old == new else [where]
 
 
-def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path = "results",
-               device: str = "cpu", train: bool = False) -> Path:
-    """The folder of a finished, current run of `config` on `preset`.
+def train_command(config: str, preset: str, seeds: list[int], folder: Path, restart: bool = False) -> str:
+    """The shell command that trains (or resumes) the run of `config` on `preset` into `folder`."""
+    words = ["python", "-m", "ssdlib.train", config, "--preset", preset, "--seeds", ",".join(map(str, seeds)),
+             "--out", str(folder)] + (["--restart"] if restart else [])
+    return shlex.join(words)
 
-    A finished run whose stored config and preset match today's is reused, whatever seeds it
-    was trained with. With `train`, a missing run is trained on `seeds`, an unfinished one is
-    resumed, and one whose config or preset changed is retrained from scratch (on its own
-    seeds). Without `train`, each of these is an error naming the run and what to do.
+
+def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path | None = "results",
+               device: str = "cpu", train: bool = False) -> Path:
+    """The folder of a finished, current run of `config` on `preset` that holds `seeds`.
+
+    A finished run whose stored config and preset match today's is reused when its seeds
+    include `seeds`: it may hold more (pass the same seeds to `load_metrics` to show only
+    those), never fewer, and a run without some of `seeds` is an error even with `train`, as
+    training would discard it. With `train`, a missing run is trained on `seeds`, an
+    unfinished one is resumed, and one whose config or preset changed is retrained from
+    scratch (on its own seeds). Without `train` (the default: reading results never trains
+    by surprise), each of these is an error naming the run and the commands that make it.
     """
+    check_names([config], preset)
     folder = run_dir(results, config, preset)
     exists = (folder / "config.json").is_file()
+    reproduce = f"python -m ssdlib.book.reproduce --preset {preset}"
+    if results_folder(results) != results_folder():
+        reproduce += f" --results {shlex.quote(str(results_folder(results)))}"
+    if exists:
+        stored = json.loads((folder / "config.json").read_text())["seeds"]
+        _check_seeds(folder, seeds, stored, f"ask for seeds among {stored}, or retrain it on {list(seeds)} with "
+                     f"`{train_command(config, preset, seeds, folder, restart=True)}` "
+                     f"(from the book: `{reproduce} --retrain {config}`)")
+        seeds = stored  # an unfinished run resumes, a stale one retrains, on its own seeds
+    else:
+        _check_distinct(seeds)
     changed = stale_fields(folder, config, preset) if exists else []
     if (folder / "done").is_file() and not changed:
         return folder
-    command = f"`python -m ssdlib.train {config} --preset {preset} --out {folder}`"
     if not train:
+        command = train_command(config, preset, seeds, folder, restart=bool(changed))
+        book = (f"or, from the book, `{reproduce}` (without --reuse-only), "
+                "or train=True (in a notebook: `train = True` in its parameters cell)")
         if changed:
             raise ValueError(f"run {str(folder)!r} is stale: {', '.join(changed)} changed since it was trained; "
-                             f"retrain it with {command} --restart, or rerun with train=True")
-        raise FileNotFoundError(f"no finished run {str(folder)!r}; train it with {command} or rerun with train=True")
+                             f"retrain it with `{command}`, {book}")
+        if exists:
+            raise FileNotFoundError(f"run {str(folder)!r} is unfinished; resume it with `{command}`, {book}")
+        raise FileNotFoundError(f"no run {str(folder)!r}; train it with `{command}`, {book}")
     from ..train import train as train_run  # the trainer is only needed when training
 
-    if changed:
-        seeds = json.loads((folder / "config.json").read_text())["seeds"]
     return train_run(config, preset, seeds, device, folder, restart=bool(changed), progress=False)

@@ -1,11 +1,9 @@
-"""What the book's environments chapter shows: scripted scenes of the rules, random-play statistics.
+"""What the book's environments chapter shows: scripted scenes of the rules.
 
 A scene places the agents by hand on a packaged map and plays a few fixed actions, keeping a
 frame (the rendered map) after each step along with the rewards and events; the book draws
-the frames with `ssdlib.book.plotting.show_frames`. `random_policy_stats` plays uniformly random
-actions for one episode in many games and reports per-game outcomes: the same trajectories as
-`ssdlib.experiments.random_policy.random_policy_returns` (same seeds, same draws), plus the
-apples eaten and the waste in the river.
+the frames with `ssdlib.book.plotting.show_frames`. The chapter's random-play table comes from
+`ssdlib.experiments.random_policy`, the one source of the uniform-random floor.
 """
 
 from __future__ import annotations
@@ -13,10 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 import torch
 
-from .. import metrics
 from ..envs import make_env
 from ..envs.geometry import CLEAN, DOWN, FIRE, LEFT, MOVE_UP, OPEN, RIGHT, STAY, UP
 from ..envs.grid import GridGame
@@ -103,67 +99,3 @@ def box_trapped_scene(seed: int = 0) -> Scene:
                     ([STAY, MOVE_UP], "agent 1 steps out"),
                     ([STAY, MOVE_UP], "and on, towards the apples"),
                 ])
-
-
-def random_policy_stats(game: str, num_games: int = 64, seed: int = 0, device: str = "cpu",
-                        **options) -> pd.DataFrame:
-    """One episode of uniformly random play in `num_games` games: one row per game.
-
-    Columns: game, seed, collective_reward, equality (1 − Gini), apples (eaten, all agents),
-    fire and hits (penalty beams fired and taken), waste (mean waste cells over the episode;
-    0 outside Cleanup). The actions are drawn exactly as in `random_policy_returns`.
-    """
-    env = make_env(game, num_envs=num_games, device=device, seed=seed, **options)
-    gen = torch.Generator(device=env.device).manual_seed(seed)
-    n = env.num_agents
-    returns = torch.zeros(num_games, n, device=env.device)
-    counts = {k: torch.zeros(num_games, dtype=torch.long, device=env.device) for k in ("apples", "fire", "hits")}
-    waste = torch.zeros(num_games, device=env.device)
-    for _ in range(env.horizon):
-        waste += env.num_waste()  # the state each step starts from: steps 0 .. horizon-1
-        actions = torch.randint(0, env.num_actions, (num_games, n), generator=gen, device=env.device)
-        _, rewards, _, info = env.step(actions)
-        returns += rewards
-        for k in counts:
-            counts[k] += info[k].sum(1)
-    waste /= env.horizon
-    r = returns.cpu().numpy()
-    return pd.DataFrame({
-        "game": game,
-        "seed": seed,
-        "collective_reward": metrics.collective_reward(r),
-        "equality": metrics.equality(r),
-        **{k: v.cpu().numpy() for k, v in counts.items()},
-        "waste": waste.cpu().numpy(),
-    })
-
-
-OUTCOMES = {
-    "collective_reward": "collective reward",
-    "equality": "equality",
-    "apples": "apples eaten",
-    "fire": "beams fired",
-    "hits": "hits taken",
-    "waste": "waste cells",
-}
-
-
-def summarise(stats: pd.DataFrame, formatted: bool = False) -> pd.DataFrame:
-    """Mean and standard deviation over games of each outcome, one row per game name.
-
-    Numeric columns "games", "OUTCOME_mean", "OUTCOME_std" by default; with `formatted`, one
-    "mean ± sd" text column per outcome, named for readers.
-    """
-    groups = stats.groupby("game", sort=False)
-    table = groups[list(OUTCOMES)].agg(["mean", "std"])
-    if formatted:
-        table = pd.DataFrame({
-            label: [f"{m:.3g} ± {sd:.2g}" if abs(m) < 10 else f"{m:.1f} ± {sd:.1f}"
-                    for m, sd in zip(table[(key, "mean")], table[(key, "std")].fillna(0.0))]
-            for key, label in OUTCOMES.items()
-        }, index=table.index)
-        table.insert(0, "games", groups.size())
-    else:
-        table.columns = [f"{key}_{stat}" for key, stat in table.columns]
-        table.insert(0, "games", groups.size())
-    return table

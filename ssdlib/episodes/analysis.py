@@ -17,24 +17,34 @@ def _require_influence(episodes: Episodes) -> None:
                          "its condition computes no influence reward (use an *_influence run)")
 
 
-def high_influence_moments(episodes: Episodes, top: int = 10, per_seed: bool = False) -> pd.DataFrame:
-    """The `top` (influencer, influencee, step) triples of highest exact influence, ranked on
-    the non-negative divergence (`Episodes.exerted`: KL, or the JSD a condition rewards),
-    highest first (`per_seed`: the top ones of each seed's game). Columns: seed, step,
-    influencer, influencee (agent ids), exerted (the ranked value), influence (the reward's
-    divergence, PMI in Harvest), influencee_sees_influencer (whether the influencer stands in
-    the influencee's 15x15 view at that step)."""
+# How far above the later mean the influence at a step may be and still count as past the
+# episode start (`episode_start_steps`).
+START_FACTOR = 2.0
+
+
+def high_influence_moments(episodes: Episodes, top: int = 10, per_seed: bool = False,
+                           from_step: int = 0) -> pd.DataFrame:
+    """The `top` (influencer, influencee, step) triples of highest exact influence at episode
+    steps `from_step` and later, ranked on the non-negative divergence (`Episodes.exerted`:
+    KL, or the JSD a condition rewards), highest first (`per_seed`: the top ones of each
+    seed's game). Columns: seed, step, influencer, influencee (agent ids), exerted (the ranked
+    value), influence (the reward's divergence, PMI in Harvest), influencee_sees_influencer
+    (whether the influencer stands in the influencee's 15x15 view at that step)."""
     _require_influence(episodes)
     if isinstance(top, bool) or not isinstance(top, int) or top < 1:
         raise ValueError(f"top must be a positive int, got {top!r}")
+    if isinstance(from_step, bool) or not isinstance(from_step, int) or not 0 <= from_step < episodes.num_steps:
+        raise ValueError(f"from_step must be an int in 0..{episodes.num_steps - 1}, got {from_step!r}")
     k_count = episodes.influencers
     if per_seed:
-        frames = [high_influence_moments(_one_seed(episodes, s), top) for s in range(episodes.num_seeds)]
+        frames = [high_influence_moments(_one_seed(episodes, s), top, from_step=from_step)
+                  for s in range(episodes.num_seeds)]
         return pd.concat(frames, ignore_index=True)
-    values = episodes.exerted
+    values = episodes.exerted[:, from_step:]
     flat = values.reshape(-1)
     order = np.argsort(-flat, kind="stable")[:top]
     s, t, k, j = np.unravel_index(order, values.shape)
+    t = t + from_step
     influencee = k_count + j
     sees = in_view(episodes.pos[s, t, influencee], episodes.pos[s, t, k])
     return pd.DataFrame({
@@ -43,7 +53,7 @@ def high_influence_moments(episodes: Episodes, top: int = 10, per_seed: bool = F
         "influencer": k.astype(np.int64),
         "influencee": influencee.astype(np.int64),
         "exerted": flat[order].astype(np.float64),
-        "influence": episodes.influence.reshape(-1)[order].astype(np.float64),
+        "influence": episodes.influence[s, t, k, j].astype(np.float64),
         "influencee_sees_influencer": sees.astype(bool),
     })
 
@@ -55,18 +65,53 @@ def _one_seed(episodes: Episodes, index: int) -> Episodes:
                    rewards=episodes.rewards[sl], influence=episodes.influence[sl], exerted=episodes.exerted[sl])
 
 
-def influence_sparsity(episodes: Episodes) -> pd.DataFrame:
-    """How sparse in time each influencer's influence is, per seed: its exerted influence
-    (`Episodes.exerted`, summed over influencees: KL or JSD, never PMI, whose sign makes
-    "above the mean" meaningless), the episode mean, and the fraction of steps above that mean
-    (the paper: below 10% of steps). Columns: seed, influencer, steps, mean_influence,
-    max_influence, fraction_above_mean."""
+def influence_by_step(episodes: Episodes, steps: int = 10) -> pd.DataFrame:
+    """Exerted influence at each of the first `steps` steps of the episode, over all seeds and
+    pairs, against its mean over the whole episode: where episode-start artefacts end.
+    Columns: step, mean_exerted, max_exerted, ratio_to_episode_mean."""
     _require_influence(episodes)
-    given = episodes.exerted_given()  # [S, T, K]
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= episodes.num_steps:
+        raise ValueError(f"steps must be an int in 1..{episodes.num_steps}, got {steps!r}")
+    per_step = episodes.exerted.transpose(1, 0, 2, 3).reshape(episodes.num_steps, -1)  # [T, S*K*J]
+    overall = per_step.mean()
+    return pd.DataFrame({
+        "step": np.arange(steps, dtype=np.int64),
+        "mean_exerted": per_step[:steps].mean(axis=1),
+        "max_exerted": per_step[:steps].max(axis=1),
+        "ratio_to_episode_mean": per_step[:steps].mean(axis=1) / overall if overall > 0 else np.nan,
+    })
+
+
+def episode_start_steps(episodes: Episodes, factor: float = START_FACTOR) -> int:
+    """How many steps at the start of the episode stand apart: the first step t at which the
+    mean exerted influence (over seeds and pairs) is at most `factor` times its mean over steps
+    t and later. At step 0 every LSTM starts from zeros and the others' previous actions read
+    STAY, a state met once per episode; the influencees' policies may react to the influencer's
+    action there far more than anywhere else, and moments ranked over all steps would then be
+    episode starts. Returns 0 when nothing stands apart."""
+    _require_influence(episodes)
+    if not factor >= 1.0:
+        raise ValueError(f"factor must be >= 1, got {factor!r}")
+    per_step = episodes.exerted.mean(axis=(0, 2, 3))  # [T]
+    later_mean = np.cumsum(per_step[::-1])[::-1] / np.arange(len(per_step), 0, -1)  # mean over steps t..T-1
+    calm = np.flatnonzero(per_step <= factor * later_mean)
+    return int(calm[0]) if calm.size else episodes.num_steps - 1
+
+
+def influence_sparsity(episodes: Episodes, from_step: int = 0) -> pd.DataFrame:
+    """How sparse in time each influencer's influence is, per seed, over episode steps
+    `from_step` and later: its exerted influence (`Episodes.exerted`, summed over influencees:
+    KL or JSD, never PMI, whose sign makes "above the mean" meaningless), the mean over those
+    steps, and the fraction of them above that mean (the paper: below 10% of steps). Columns:
+    seed, influencer, steps, mean_influence, max_influence, fraction_above_mean."""
+    _require_influence(episodes)
+    if isinstance(from_step, bool) or not isinstance(from_step, int) or not 0 <= from_step < episodes.num_steps:
+        raise ValueError(f"from_step must be an int in 0..{episodes.num_steps - 1}, got {from_step!r}")
+    given = episodes.exerted_given()[:, from_step:]  # [S, T - from_step, K]
     mean = given.mean(axis=1, keepdims=True)
     above = (given > mean).mean(axis=1)  # [S, K]
     rows = [
-        {"seed": seed, "influencer": k, "steps": episodes.num_steps, "mean_influence": mean[s, 0, k],
+        {"seed": seed, "influencer": k, "steps": given.shape[1], "mean_influence": mean[s, 0, k],
          "max_influence": given[s, :, k].max(), "fraction_above_mean": above[s, k]}
         for s, seed in enumerate(episodes.seeds) for k in range(episodes.influencers)
     ]

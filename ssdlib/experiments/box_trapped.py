@@ -94,6 +94,18 @@ def open_fraction(df: pd.DataFrame) -> pd.Series:
     return per_trajectory.groupby(level="seed").mean().astype(np.float64).rename("open_fraction")
 
 
+def opening_steps(df: pd.DataFrame) -> pd.DataFrame:
+    """When in the episode the box was opened, per seed: trajectories opened, and the median,
+    first and last step of opening among them (NaN where none opened). The paper's influence
+    opener opens in the first steps; this says whether ours does."""
+    steps = df.loc[df["opened"], ["seed", "step"]]
+    seeds = pd.Index(sorted(df["seed"].unique()), name="seed")
+    out = steps.groupby("seed")["step"].agg(opened="size", median_step="median", first_step="min", last_step="max")
+    out = out.reindex(seeds)
+    out["opened"] = out["opened"].fillna(0).astype(np.int64)
+    return out.reset_index()
+
+
 def influence_trajectory(df: pd.DataFrame, seed: int, trajectory: int) -> pd.DataFrame:
     """Figure 13: one trajectory's steps with the opener's influence reward, its OPEN actions
     and the rewards, ordered by step."""

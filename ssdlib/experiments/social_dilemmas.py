@@ -227,14 +227,15 @@ def table4_book(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_table4(ax, table: pd.DataFrame, game: str, colours: dict[str, str]) -> None:
-    """One game's Table 4 as bars: ours (mean ± sd over kept seeds, coloured by condition)
-    and the paper's number as a black diamond where it reports one."""
+    """One game's Table 4 as bars: ours (mean ± sd over kept seeds), one colour and legend
+    entry per condition, and the paper's number as a black diamond where it reports one."""
     rows = table[table.game == game].reset_index(drop=True)
     if rows.empty:
         raise ValueError(f"no Table 4 rows for game {game!r}")
     x = np.arange(len(rows))
-    ax.bar(x, rows["ours"], yerr=rows["ours sd"].fillna(0.0), color=[colours[c] for c in rows.config],
-           capsize=3, label="ours (mean ± sd over seeds)")
+    for i, row in rows.iterrows():  # one bar per condition, so the legend has one entry (colour) each
+        ax.bar(x[i], row["ours"], yerr=0.0 if pd.isna(row["ours sd"]) else row["ours sd"], color=colours[row.config],
+               capsize=3, label=row.condition)
     paper = rows["paper"].astype(float)
     ax.scatter(x[paper.notna()], paper[paper.notna()], marker="D", color="black", zorder=3, label="paper (reference)")
     ax.axhline(0.0, color="grey", linewidth=0.8)
@@ -258,6 +259,44 @@ def final_band_order(curves: pd.DataFrame, first: str, second: str) -> str:
     if a.upper < b.lower:
         return "below"
     return "overlapping"
+
+
+# ---------------------------------------------------------------------------- conditions
+DIVERGENCE_NAMES = {"jsd": "Jensen-Shannon", "kl": "KL", "pmi": "PMI (one sample of the KL)"}
+
+
+def condition_settings(configs: list[str]) -> pd.DataFrame:
+    """What each condition's agents see and are paid, read from its config file: the number
+    of agents that act first (influencers, or first movers where the reward ignores
+    influence), which actions the others see, the influence divergence and weight β, whether
+    influencees are paid the influence they receive, and the entropy coefficient. One row per
+    config, so a chapter states the settings of the runs it shows, game by game."""
+    from ..training.conditions.config import load_config
+
+    rows = []
+    for config in configs:
+        c = load_config(config)
+        k = c.model.influencers
+        influence = c.reward.scheme == "influence"
+        if not c.model.action_inputs:
+            sees = "no other agent's actions"
+        elif k:
+            first, whose = (f"agents 0–{k - 1} act", "their") if k > 1 else ("agent 0 acts", "its")
+            sees = (f"{first} first; the others see {whose} actions of the same step "
+                    "and every other action of the previous step")
+        else:
+            sees = "every other agent's actions of the previous step"
+        rows.append({
+            "config": config, "game": split_config(config)[0].capitalize(),
+            "condition": CONDITIONS.get(split_config(config)[1], split_config(config)[1]),
+            "acting first": k, "actions seen": sees,
+            "influence source": c.reward.influence_source if influence else "–",
+            "divergence": DIVERGENCE_NAMES[c.reward.divergence] if influence else "–",
+            "β": c.reward.influence_weight if influence else 0.0,
+            "influencees paid": ("yes" if c.reward.influencee_reward else "no") if influence and k else "–",
+            "entropy coef.": c.optim.entropy_coef,
+        })
+    return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------- Experiment III
