@@ -2,12 +2,14 @@
 
     python -m ssdlib.bench env --env cleanup --num-envs 1024 --steps 300 --device cpu
     python -m ssdlib.bench env --env harvest --sweep 1,64,256,1024,4096
+    python -m ssdlib.bench env --env physical_deception --sweep 1,64,256,1024,4096
     python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --device cpu --num-envs 64 --seeds 1 --iterations 5
 
 `env`: every run also measures a baseline in the same process: the same env stepping one game at a
 time (num_envs=1), which is how the reference implementation runs. Speeds are reported with
 their ratio to that baseline. The reference implementation's own published speed is quoted
-beside them, labelled as quoted, not measured here.
+beside them, labelled as quoted, not measured here. Physical deception is also measured against
+mpe2's simple_adversary_v3 (its reference), stepped one game at a time in the same run.
 
 `train`: whole training iterations (collect a rollout + one update) of the Trainer, per
 config, after one warm-up iteration; each config's speed is also given as its ratio to the
@@ -19,10 +21,12 @@ import dataclasses
 import json
 import sys
 import time
+from importlib.metadata import version
 
+import numpy as np
 import torch
 
-from .envs import ENVIRONMENTS, make_env
+from .envs import ENVIRONMENTS, PARTICLE_ENVIRONMENTS, make_env
 from .hardware import device_name
 from .training.conditions.config import load_config
 from .training.conditions.presets import PAPER_STEPS, Preset
@@ -63,8 +67,31 @@ def time_env(name: str, num_envs: int, steps: int, device: str, num_agents: int 
         "env_steps_per_s": round(env_steps, 1),
         "agent_steps_per_s": round(env_steps * env.num_agents, 1),
         "state_bytes_per_game": env.state_bytes_per_game(),
-        "obs_bytes_per_game": obs.image[0].numel() + 8 * obs.actions[0].numel() + obs.visible[0].numel(),
+        "obs_bytes_per_game": sum(t[0].numel() * t.element_size() for t in obs),
     }
+
+
+def time_mpe2(steps: int, num_agents: int, seed: int = 0) -> dict:
+    """Step mpe2's simple_adversary_v3 parallel env (its defaults, N = num_agents - 1) one game
+    at a time, as PettingZoo users run it, `steps` times under uniformly random actions drawn
+    beforehand, resetting it when an episode ends (our env resets inside its step too)."""
+    try:
+        from mpe2 import simple_adversary_v3
+    except ImportError:
+        raise ValueError("--env physical_deception is compared with mpe2: pip install -e '.[test]'") from None
+    env = simple_adversary_v3.parallel_env(N=num_agents - 1)
+    pool = np.random.default_rng(seed).integers(0, env.action_space(env.possible_agents[0]).n, (16, num_agents))
+    actions = [dict(zip(env.possible_agents, row.tolist())) for row in pool]
+    env.reset(seed=seed)
+    for i in range(5):  # warm-up, as in time_env
+        env.step(actions[i])
+    start = time.perf_counter()
+    for i in range(steps):
+        env.step(actions[i % 16])
+        if not env.agents:
+            env.reset()
+    seconds = time.perf_counter() - start
+    return {"mpe2_version": version("mpe2"), "mpe2_steps": steps, "mpe2_env_steps_per_s": round(steps / seconds, 1)}
 
 
 def _header(bench: str, device: str) -> dict:
@@ -84,6 +111,7 @@ def bench_env(args: argparse.Namespace) -> list[dict]:
         raise ValueError(f"--sweep/--num-envs must be positive, got {sizes}")
     common = _header("env", args.device)
     baseline = time_env(args.env, 1, args.baseline_steps, args.device, args.num_agents)
+    mpe2 = time_mpe2(args.baseline_steps, baseline["num_agents"]) if args.env in PARTICLE_ENVIRONMENTS else None
     rows = []
     for size in sizes:
         row = {**common, **time_env(args.env, size, args.steps, args.device, args.num_agents)}
@@ -92,6 +120,8 @@ def bench_env(args: argparse.Namespace) -> list[dict]:
         if args.env in REFERENCE_QUOTED and row["num_agents"] == 5:
             row["reference_quoted_env_steps_per_s"] = REFERENCE_QUOTED[args.env]
             row["ratio_vs_reference_quoted"] = round(row["env_steps_per_s"] / REFERENCE_QUOTED[args.env], 1)
+        if mpe2 is not None:
+            row.update(mpe2, ratio_vs_mpe2=round(row["env_steps_per_s"] / mpe2["mpe2_env_steps_per_s"], 2))
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
@@ -164,11 +194,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ssdlib.bench", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
     env = sub.add_parser("env", help="env steps per second of the batched environments")
-    env.add_argument("--env", default="cleanup", choices=sorted(ENVIRONMENTS))
+    env.add_argument("--env", default="cleanup", choices=sorted(ENVIRONMENTS) + sorted(PARTICLE_ENVIRONMENTS))
     env.add_argument("--num-envs", type=int, default=1024)
     env.add_argument("--num-agents", type=int, default=None)
     env.add_argument("--steps", type=int, default=300)
-    env.add_argument("--baseline-steps", type=int, default=300, help="steps of the one-game baseline")
+    env.add_argument("--baseline-steps", type=int, default=300,
+                     help="steps of the one-game baselines (ours, and mpe2's for physical_deception)")
     env.add_argument("--device", default="cpu")
     env.add_argument("--sweep", default="", help="comma-separated num_envs values, e.g. 1,64,1024")
     train = sub.add_parser("train", help="env steps per second of whole training iterations (collect + update)")

@@ -1,4 +1,9 @@
-"""Batched Cleanup, Harvest and Box Trapped on torch (see docs of `make_env`)."""
+"""Batched Cleanup, Harvest, Box Trapped and physical deception on torch (see docs of `make_env`).
+
+`ENVIRONMENTS` holds the grid games; physical deception, a particle game (MPE), is in
+`PARTICLE_ENVIRONMENTS`: code written for the grid games (views, maps, palettes) keeps
+iterating over `ENVIRONMENTS` only.
+"""
 
 import torch
 
@@ -9,9 +14,12 @@ from .grid import GridGame, GridState, Observation
 from .harvest import Harvest
 from .maps import load_map, packaged_map_names
 from .palette import PALETTE, to_rgb
+from .physical_deception import PhysicalDeception
 
 ENVIRONMENTS: dict[str, type[GridGame]] = {"cleanup": Cleanup, "harvest": Harvest, "box_trapped": BoxTrapped}
-OPTIONS = {"cleanup": {"horizon", "map"}, "harvest": {"horizon", "map", "neighbourhood"}, "box_trapped": {"horizon", "map"}}
+PARTICLE_ENVIRONMENTS: dict[str, type[PhysicalDeception]] = {"physical_deception": PhysicalDeception}
+OPTIONS = {"cleanup": {"horizon", "map"}, "harvest": {"horizon", "map", "neighbourhood"}, "box_trapped": {"horizon", "map"},
+           "physical_deception": {"horizon"}}
 
 
 def make_env(
@@ -21,18 +29,24 @@ def make_env(
     device: str | torch.device = "cpu",
     seed: int = 0,
     **options,
-) -> GridGame:
-    """B games of `name` ("cleanup", "harvest", "box_trapped") stepped at once on `device`.
+) -> GridGame | PhysicalDeception:
+    """B games of `name` ("cleanup", "harvest", "box_trapped", "physical_deception") stepped
+    at once on `device`.
 
-    num_agents defaults to 5 (2 in Box Trapped). Options: `horizon` (steps per episode;
-    1000, or 100 in Box Trapped), `map` (a packaged map name or a literal ASCII map) and, in
-    Harvest, `neighbourhood` ("square", the reference's 3x3, or "disc", radius 2).
+    num_agents defaults to 5 (2 in Box Trapped; 3 in physical deception: 1 adversary and 2
+    good agents). Options: `horizon` (steps per episode; 1000, 100 in Box Trapped, 25 in
+    physical deception), `map` (a packaged map name or a literal ASCII map) and, in Harvest,
+    `neighbourhood` ("square", the reference's 3x3, or "disc", radius 2).
     """
-    if name not in ENVIRONMENTS:
-        raise ValueError(f"unknown env {name!r}; choose from {sorted(ENVIRONMENTS)}")
+    if name not in ENVIRONMENTS and name not in PARTICLE_ENVIRONMENTS:
+        raise ValueError(f"unknown env {name!r}; choose from {sorted(ENVIRONMENTS) + sorted(PARTICLE_ENVIRONMENTS)}")
     unknown = set(options) - OPTIONS[name]
     if unknown:
         raise ValueError(f"unknown option(s) {sorted(unknown)} for {name}; allowed: {sorted(OPTIONS[name])}")
+    if name in PARTICLE_ENVIRONMENTS:
+        game = PARTICLE_ENVIRONMENTS[name]
+        return game(num_envs, game.default_num_agents if num_agents is None else num_agents,
+                    device=device, seed=seed, **options)
     cls = ENVIRONMENTS[name]
     grid_map = load_map(options.pop("map", cls.default_map))
     if num_agents is None:
@@ -42,5 +56,6 @@ def make_env(
 
 __all__ = [
     "ACTION_NAMES", "BoxTrapped", "Cleanup", "ENVIRONMENTS", "GridGame", "GridState", "Harvest",
-    "Observation", "PALETTE", "load_map", "make_env", "packaged_map_names", "to_rgb",
+    "Observation", "PALETTE", "PARTICLE_ENVIRONMENTS", "PhysicalDeception", "load_map", "make_env",
+    "packaged_map_names", "to_rgb",
 ]

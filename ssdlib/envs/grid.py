@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from . import palette
+from .actions import check_actions
 from .beams import ray_coverage
 from .geometry import (
     ACTION_NAMES, BEAM_LENGTH, CLEAN, FIRE, STAY, TURN_CCW, TURN_CW, VIEW_RADIUS, VIEW_SIZE,
@@ -200,7 +201,7 @@ class GridGame:
         cleaned (and the box opened, in Box Trapped). Games that reach the horizon are reset
         and `obs` is then the first observation of the next episode.
         """
-        a = self._check_actions(actions)
+        a = check_actions(actions, self.num_envs, self.num_agents, self.num_actions, self.device, self.name)
         s = self.state
         info = self._before_moves(a)
 
@@ -296,28 +297,6 @@ class GridGame:
         return ACTION_NAMES[: self.num_actions]
 
     # ------------------------------------------------------------------ step parts
-    def _check_actions(self, actions: torch.Tensor) -> torch.Tensor:
-        shape = (self.num_envs, self.num_agents)
-        if not isinstance(actions, torch.Tensor):
-            raise ValueError(f"actions must be a torch.Tensor of shape {shape}, got {type(actions).__name__}")
-        if tuple(actions.shape) != shape:
-            raise ValueError(f"actions must have shape {shape}, got {tuple(actions.shape)}")
-        if actions.dtype.is_floating_point or actions.dtype.is_complex or actions.dtype == torch.bool:
-            raise ValueError(f"actions must have an integer dtype, got {actions.dtype}")
-        if actions.device != self.device and not (
-            actions.device.type == self.device.type == "cuda" and self.device.index is None
-        ):
-            raise ValueError(f"actions are on {actions.device}, the env on {self.device}")
-        bad = (actions < 0) | (actions >= self.num_actions)
-        if bad.any():
-            game, agent = (int(i) for i in bad.nonzero()[0])
-            value = int(actions[game, agent])
-            raise ValueError(
-                f"action {value} of agent {agent} in game {game} is outside the action space "
-                f"0..{self.num_actions - 1} of {self.name}"
-            )
-        return actions.long()
-
     def _blocked(self, target: torch.Tensor) -> torch.Tensor:
         """Whether each target cell [B, N] is a wall."""
         return self._wall[target]
