@@ -1,22 +1,16 @@
-"""The reproducible book: notebooks run under papermill, the book builds, its pages render.
+"""The reproducible book: notebooks run under papermill, the book builds.
 
-One smoke build per module (`smoke_book`): a copy of book/ in a temporary folder, every
-notebook executed by `ssdlib.book.reproduce` on the smoke preset with results in that folder, and
-the HTML built with warnings as errors. The tests then read what that build left behind, and
-headless Chromium (Debian's `chromium`, installed by .ci/run) screenshots two pages. Without
-Chromium these page tests are skipped, except in CI, where they fail.
+One smoke build per test session (`smoke_book`, tests/conftest.py): a copy of book/ in a
+temporary folder, every notebook executed by `ssdlib.book.reproduce` on the smoke preset with
+results in that folder, and the HTML built with warnings as errors. The tests here read what
+that build left behind; tests/test_pages.py looks at its pages in headless Chromium.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 import matplotlib.pyplot as plt
 import nbformat
@@ -43,28 +37,6 @@ REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebook_names(REPO / "notebooks")
 PARAMETERS = {"preset", "seeds", "num_games", "device", "results_dir", "train"}
 ENVIRONMENT_FIGURES = {"maps", "penalty_beam", "cleaning_beam", "box_trapped_open", "random_policy"}
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-]
-
-
-# ---------------------------------------------------------------------------- the smoke build
-@pytest.fixture(scope="module")
-def smoke_book(tmp_path_factory):
-    """Execute every notebook on the smoke preset and build the book, in a temporary folder."""
-    root = tmp_path_factory.mktemp("smoke_book")
-    book = root / "book"
-    shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "generated", "_vendor"))
-    results = root / "results"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("OMP_NUM_THREADS", "1")  # the kernels share a small machine
-        mp.setenv("MPLBACKEND", "Agg")  # must not cost the notebooks their inline figures
-        index = reproduce(
-            "smoke", book_dir=book, results_dir=results, notebooks_dir=REPO / "notebooks",
-            npm_dir=REPO / "build" / "npm", quiet=True,
-        )
-    return SimpleNamespace(root=root, book=book, results=results, index=index, html=book / "_build" / "html")
 
 
 def test_there_are_notebooks_and_each_is_a_chapter() -> None:
@@ -179,77 +151,6 @@ def test_mathjax_vendoring_is_idempotent(smoke_book) -> None:
     assert ensure_mathjax(smoke_book.book, REPO / "build" / "npm") == target
     assert (target / "tex-chtml.js").stat().st_mtime_ns == before
     assert (target / "VERSION").read_text().strip() == MATHJAX_VERSION
-
-
-# ---------------------------------------------------------------------------- pages in Chromium
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("chromium is missing: .ci/run installs Debian's chromium package in CI")
-    pytest.skip("chromium is not installed (apt-get install chromium); CI runs these tests")
-
-
-def _chromium(binary: str, *args: str) -> subprocess.CompletedProcess:
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        return subprocess.run(
-            [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=120, check=False,
-        )
-
-
-def _screenshot(binary: str, page: Path, out: Path, height: int) -> np.ndarray:
-    result = _chromium(binary, f"--screenshot={out}", f"--window-size=1280,{height}", page.resolve().as_uri())
-    assert out.is_file(), f"no screenshot of {page}: {result.stderr[-2000:]}"
-    with Image.open(out) as im:
-        assert im.size == (1280, height)
-        return np.asarray(im.convert("RGB"))
-
-
-def _assert_rendered_page(rgb: np.ndarray) -> None:
-    """A rendered page, not a blank or an error screen: text on a light background."""
-    grey = rgb.mean(-1)
-    ink = grey < 128
-    assert 0.01 < ink.mean() < 0.5, f"dark (text) pixels: {ink.mean():.4f} of the page"
-    assert (grey > 230).mean() > 0.4, "the page background is not light"
-    assert grey.std() > 20
-    colours = np.unique(rgb.reshape(-1, 3), axis=0)
-    assert len(colours) > 200, f"only {len(colours)} distinct colours: no anti-aliased text"
-    rows_with_ink = ink.any(1).mean()
-    assert rows_with_ink > 0.3, "text covers too few lines of the page"
-
-
-def test_index_page_renders_in_chromium(smoke_book, chromium, tmp_path) -> None:
-    rgb = _screenshot(chromium, smoke_book.index, tmp_path / "index.png", 900)
-    _assert_rendered_page(rgb)
-
-
-def test_chapter_page_renders_with_its_figures(smoke_book, chromium, tmp_path) -> None:
-    rgb = _screenshot(chromium, smoke_book.html / "generated" / "environments.html", tmp_path / "chapter.png", 2600)
-    _assert_rendered_page(rgb)
-    r, g, b = (rgb[..., i].astype(int) for i in range(3))
-    apple_green = (g > 220) & (r < 60) & (b < 60)
-    assert apple_green.sum() > 200, "the maps figure (green apples) is not on the page"
-
-
-def test_experiment1_chapter_renders_with_its_curves(smoke_book, chromium, tmp_path) -> None:
-    page = smoke_book.html / "generated" / "experiment1.html"
-    rgb = _screenshot(chromium, page, tmp_path / "experiment1.png", 3200)
-    _assert_rendered_page(rgb)
-    r, g, b = (rgb[..., i].astype(int) for i in range(3))
-    influence_green = (abs(r - 0x02) < 40) & (abs(g - 0x9E) < 40) & (abs(b - 0x73) < 40)
-    assert influence_green.sum() > 200, "the influence curves (green) of Figure 1 are not on the page"
-    assert "Figure 1" in page.read_text() and "Table 4" in page.read_text()
-
-
-def test_equations_are_typeset_offline(smoke_book, chromium) -> None:
-    result = _chromium(chromium, "--virtual-time-budget=15000", "--dump-dom", smoke_book.index.as_uri())
-    dom = result.stdout
-    assert "<mjx-container" in dom, "MathJax did not typeset the equations"
-    assert "<mjx-merror" not in dom
 
 
 # ---------------------------------------------------------------------------- reproduce's checks

@@ -33,7 +33,6 @@ from matplotlib import rc_context
 from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.gridspec import GridSpec, GridSpecFromSubplotSpec
 
 from ..envs import palette
 from ..envs.geometry import FACING_NAMES, VIEW_RADIUS, VIEW_SIZE
@@ -46,6 +45,15 @@ from .results import RUNS
 
 AUTO = "auto"  # outline the most influenced influencee of each step (and its influencer)
 PAIR_STYLES = ("-", "--", ":", "-.")
+# Font sizes (points) of the panels. At the default 7 in x 96 dpi a figure is 672 px wide, the
+# width of the book's text column at 1280 px, so 9 pt is 12 px on the page.
+FONTS = {"title": 11, "subtitle": 10, "view": 9, "label": 10, "tick": 9, "legend": 9}
+PANEL_WIDTH, PANEL_DPI = 7.0, 96
+
+
+def action_label(name: str) -> str:
+    """A short lower-case action name for a view's title ("TURN_COUNTERCLOCKWISE" -> "turn ccw")."""
+    return name.lower().replace("_", " ").replace("counterclockwise", "ccw").replace("clockwise", "cw")
 
 
 def agent_colour(agent: int) -> tuple[float, float, float]:
@@ -65,41 +73,24 @@ class EpisodePanels:
     """
 
     def __init__(self, episodes: Episodes, seed: int, step: int = 0, outline: int | str | None = AUTO,
-                 width: float = 9.0, dpi: float = 72) -> None:
+                 width: float = PANEL_WIDTH, dpi: float = PANEL_DPI) -> None:
         self.episodes = episodes
         self.seed = seed
         self.index = episodes.seed_index(seed)
         if outline is not None and outline != AUTO:
             outline = episodes.check_agent(outline, "outline agent")
         self.outline = outline
-        ep, n = episodes, episodes.num_agents
+        ep = episodes
         self.returns = ep.returns()[self.index]  # [T, N]
 
-        if ep.width <= 1.2 * ep.height:  # a tall map (Cleanup): the views in two rows beside it
-            view_cols = -(-n // 2)
-            ratios = [ep.width / ep.height, view_cols / 2 * 0.8]  # the map as tall as two rows of views
-            top = width * 0.78 / sum(ratios)
-            height = top + 2.6
-            grid = GridSpec(2, 2, width_ratios=ratios,
-                            height_ratios=[top, 1.5], left=0.08, right=0.82, top=1 - 0.55 / height, bottom=0.09,
-                            wspace=0.06, hspace=0.3)
-            map_cell, plot_cell = grid[0, 0], grid[1, :]
-            views = GridSpecFromSubplotSpec(2, view_cols, subplot_spec=grid[0, 1], wspace=0.12, hspace=0.4)
-        else:  # a wide map (Harvest): the views in one row below it
-            view_cols = n
-            map_height = width * 0.78 * ep.height / ep.width
-            view_height = min(width * 0.78 / n, 1.6) + 0.3
-            height = map_height + view_height + 2.6
-            grid = GridSpec(3, 1, height_ratios=[map_height, view_height, 1.5], left=0.08, right=0.82,
-                            top=1 - 0.55 / height, bottom=0.07, hspace=0.35)
-            map_cell, plot_cell = grid[0, 0], grid[2, 0]
-            views = GridSpecFromSubplotSpec(1, n, subplot_spec=grid[1, 0], wspace=0.12)
-        self.fig = Figure(figsize=(width, height), dpi=dpi)
+        self.fig = Figure(dpi=dpi)
         FigureCanvasAgg(self.fig)
-        self.ax_map = self.fig.add_subplot(map_cell)
-        self.ax_views = [self.fig.add_subplot(views[i // view_cols, i % view_cols]) for i in range(n)]
-        self.ax_plot = self.fig.add_subplot(plot_cell)
-        self.title = self.fig.suptitle("", fontsize=9, x=0.04, ha="left")
+        self.ax_map, self.ax_views, self.ax_plot = self._layout(width)
+        self.title = self.fig.text(0.015, 1.0, "", fontsize=FONTS["title"], ha="left", va="top")
+        self.subtitle = self.fig.text(0.015, 1.0, "", fontsize=FONTS["subtitle"], ha="left", va="top", color="0.25")
+        height = self.fig.get_figheight()
+        self.title.set_y(1 - 0.08 / height)
+        self.subtitle.set_y(1 - 0.34 / height)
 
         rgb = self._rgb(ep.maps[self.index, 0])
         self.map_image = show_map(self.ax_map, rgb)
@@ -123,6 +114,45 @@ class EpisodePanels:
         self.step = -1
         self.draw(step)
 
+    def _layout(self, width: float):
+        """Place the axes, in inches from the top left, and size the figure (`width` inches
+        wide): two title lines; the map, with the agents' views in two rows beside it (a tall
+        map: Cleanup, Box Trapped) or in one row below it (a wide map: Harvest); the
+        influence (or returns) plot across the bottom, its legend to its right."""
+        ep, n = self.episodes, self.episodes.num_agents
+        head, side, gap, view_title = 0.6, 0.1, 0.12, 0.58  # inches
+        if ep.width <= 1.2 * ep.height:  # a tall map: the views in two rows beside it
+            cols, sep = -(-n // 2), 0.25
+            # map height = 2 view cells + a view title + gap; solve the row's width for the cell
+            per_cell = 2 * ep.width / ep.height + cols
+            fixed = 2 * side + sep + (cols - 1) * gap + (view_title + gap) * ep.width / ep.height
+            cell = min((width - fixed) / per_cell, 1.7)
+            map_h = 2 * cell + view_title + gap
+            map_w = map_h * ep.width / ep.height
+            block_w = map_w + sep + cols * cell + (cols - 1) * gap
+            x0 = (width - block_w) / 2
+            top_h = map_h + view_title
+            boxes = [(x0, head + view_title, map_w, map_h)]
+            for i in range(n):
+                r, c = divmod(i, cols)
+                boxes.append((x0 + map_w + sep + c * (cell + gap), head + view_title + r * (cell + view_title + gap),
+                              cell, cell))
+        else:  # a wide map: the views in one row below it
+            map_w = width - 2 * side
+            map_h = map_w * ep.height / ep.width
+            cell = min((map_w - (n - 1) * gap) / n, 1.7)
+            row_w = n * cell + (n - 1) * gap
+            top_h = map_h + 0.1 + view_title + cell
+            boxes = [(side, head, map_w, map_h)]
+            boxes += [((width - row_w) / 2 + i * (cell + gap), head + map_h + 0.1 + view_title, cell, cell)
+                      for i in range(n)]
+        plot_top, plot_h, bottom, left, legend_w = head + top_h + 0.5, 1.5, 0.5, 0.9, 1.0
+        height = plot_top + plot_h + bottom
+        boxes.append((left, plot_top, width - left - legend_w - side, plot_h))
+        self.fig.set_size_inches(width, height)
+        axes = [self.fig.add_axes((x / width, 1 - (y + h) / height, w / width, h / height)) for x, y, w, h in boxes]
+        return axes[0], axes[1:-1], axes[-1]
+
     @staticmethod
     def _rgb(index: np.ndarray) -> np.ndarray:
         return palette.to_rgb(torch.from_numpy(np.ascontiguousarray(index))).numpy()
@@ -142,18 +172,23 @@ class EpisodePanels:
                 for j in range(ep.num_agents - k_count):
                     ax.plot(steps, ep.influence[s, :, k, j], color=agent_colour(k_count + j),
                             linestyle=PAIR_STYLES[k % len(PAIR_STYLES)], linewidth=1.0, label=f"{k} → {k_count + j}")
-            ax.set_ylabel("influence", fontsize=8)
-            title = "influence of influencer on influencee (agent ids)"
+            ax.set_ylabel("influence", fontsize=FONTS["label"])
+            title = "influence of each influencer on each influencee"
+            legend_title = "from → to"
         else:
             for agent in range(ep.num_agents):
                 ax.plot(steps, self.returns[:, agent], color=agent_colour(agent), linewidth=1.2, label=f"agent {agent}")
-            ax.set_ylabel("return", fontsize=8)
+            ax.set_ylabel("return", fontsize=FONTS["label"])
             title = "extrinsic return so far (no influence in this condition)"
-        ax.set_title(title, fontsize=8)
-        ax.set_xlabel("step", fontsize=8)
-        ax.tick_params(labelsize=7)
+            legend_title = None
+        ax.set_title(title, fontsize=FONTS["label"])
+        ax.set_xlabel("step", fontsize=FONTS["label"])
+        ax.tick_params(labelsize=FONTS["tick"])
         ax.set_xlim(0, max(ep.num_steps - 1, 1))
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, ncol=1 + (len(ax.lines) > 8))
+        # outside the axes, to the right: never over the curves
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0, fontsize=FONTS["legend"],
+                  title=legend_title, title_fontsize=FONTS["legend"], ncol=1 + (len(ax.lines) > 8),
+                  handlelength=1.8, frameon=False)
         self.cursor = ax.axvline(0, color="0.25", linewidth=1.0)
 
     def outlined(self, step: int) -> tuple[int | None, int | None]:
@@ -178,10 +213,12 @@ class EpisodePanels:
             image.set_data(self._rgb(ep.views[s, t, agent]))
             reward = ep.rewards[s, t, agent]
             self.ax_views[agent].set_title(
-                f"{agent}: {names[ep.actions[s, t, agent]].lower()}\nr {reward:+g}, return {self.returns[t, agent]:g}",
-                fontsize=7, color="black")
+                f"agent {agent}\n{action_label(names[ep.actions[s, t, agent]])}\n"
+                f"r {reward:+g}, return {self.returns[t, agent]:g}",
+                fontsize=FONTS["view"], color="black", pad=3, linespacing=1.15)
         influencer, watched = self.outlined(t)
-        title = f"{ep.config} [{ep.preset}], seed {self.seed}: step {t} of {ep.num_steps}"
+        title = f"{ep.config} [{ep.preset}], training seed {self.seed}: step {t} of {ep.num_steps}"
+        subtitle = "each view: the agent's 15 × 15 window, turned so that it faces up; r: its reward at the step"
         for patch in (self.fov, self.mark_influencee, self.mark_influencer):
             patch.set_visible(False)
         if watched is not None:
@@ -191,14 +228,16 @@ class EpisodePanels:
             row, col = ep.pos[s, t, watched]
             self.mark_influencee.set_xy((col - 0.5, row - 0.5))
             self.mark_influencee.set_visible(True)
-            title += f"; agent {watched}'s view outlined"
+            subtitle = f"outlined in yellow: agent {watched}'s field of view"
         if influencer is not None:
             row, col = ep.pos[s, t, influencer]
             self.mark_influencer.set_xy((col - 0.5, row - 0.5))
             self.mark_influencer.set_visible(True)
             value = ep.influence[s, t, influencer, watched - ep.influencers]
-            title += f" (most influenced, by agent {influencer}: {value:.3g})"
+            subtitle = (f"agent {watched} (yellow, its field of view outlined) is the most influenced, "
+                        f"by agent {influencer} (white): {value:.3g}")
         self.title.set_text(title)
+        self.subtitle.set_text(subtitle)
         self.cursor.set_xdata([t, t])
         self.step = t
 
@@ -237,7 +276,7 @@ def step_table(episodes: Episodes, seed: int, step: int) -> str:
 
 # ---------------------------------------------------------------------------- the static version
 def animate(episodes: Episodes, seed: int, steps: Iterable[int] | None = None, interval: int = 200,
-            outline: int | str | None = AUTO, width: float = 9.0, dpi: float = 72) -> FuncAnimation:
+            outline: int | str | None = AUTO, width: float = PANEL_WIDTH, dpi: float = PANEL_DPI) -> FuncAnimation:
     """The explorer's panels as an animation over `steps` (default: the first 80 steps) of
     seed `seed`'s game, one frame per step, `interval` ms apart. Embed it with
     `animation_html` (or `anim.to_jshtml()`)."""
@@ -365,8 +404,8 @@ class EpisodeExplorer:
     expression of a cell. `show(step)` moves to a step (what the slider calls).
     """
 
-    def __init__(self, results_dir: str | Path = "results", device: str = "cpu", width: float = 9.0,
-                 dpi: float = 72, interval: int = 250) -> None:
+    def __init__(self, results_dir: str | Path = "results", device: str = "cpu", width: float = PANEL_WIDTH,
+                 dpi: float = PANEL_DPI, interval: int = 250) -> None:
         import ipywidgets as widgets
 
         self.results_dir, self.device, self.width, self.dpi = Path(results_dir), device, width, dpi
@@ -375,7 +414,8 @@ class EpisodeExplorer:
         self.panels: EpisodePanels | None = None
         self.run_menu = widgets.Dropdown(options=[(label, str(folder)) for label, folder in self.runs],
                                          value=None, description="run")
-        self.seed_menu = widgets.Dropdown(options=[], description="seed", layout=widgets.Layout(width="160px"))
+        self.seed_menu = widgets.Dropdown(options=[], description="training seed", style={"description_width": "initial"},
+                                          layout=widgets.Layout(width="170px"))
         self.outline_menu = widgets.Dropdown(options=[("most influenced", AUTO), ("none", None)],
                                              value=AUTO, description="outline", layout=widgets.Layout(width="260px"))
         self.slider = widgets.IntSlider(value=0, min=0, max=0, description="step", continuous_update=True,
@@ -414,9 +454,7 @@ class EpisodeExplorer:
         self.status.value = f"loading the episodes of {html.escape(str(folder))} (recording them if needed)…"
         self.episodes = ensure_episodes(folder, self.device)
         ep = self.episodes
-        self.status.value = (f"<b>{html.escape(ep.config)}</b> on preset {html.escape(ep.preset)}, agents trained "
-                             f"for {ep.trained_steps:,} env steps per seed; {ep.num_steps} steps per game, "
-                             f"replay seed {ep.replay_seed}.")
+        self.status.value = self._run_summary()
         agents = [(f"agent {i}'s view", i) for i in range(ep.num_agents)]
         first = [("most influenced", AUTO)] if ep.has_influence else []
         self.panels, self._loading = None, True
@@ -429,6 +467,25 @@ class EpisodeExplorer:
         finally:
             self._loading = False
         self._new_panels()
+
+    def _run_summary(self) -> str:
+        ep = self.episodes
+        return (f"<b>{html.escape(ep.config)}</b> on preset {html.escape(ep.preset)}: agents trained for "
+                f"{ep.trained_steps:,} env steps per training seed, one recorded game of {ep.num_steps} steps per "
+                f"training seed ({', '.join(map(str, ep.seeds))}).")
+
+    def status_text(self) -> str:
+        """The status line: the run, then the game shown. The training seed is the seed whose
+        trained agents play (the seed menu); the replay seed is the one seed with which every
+        game of the recording was played (fresh map and action sampling), the same for all
+        training seeds."""
+        if self.episodes is None:
+            return ""
+        if self.panels is None:
+            return self._run_summary()
+        return (f"{self._run_summary()}<br>Showing <b>training seed {self.panels.seed}</b> "
+                f"(replayed with replay seed {self.episodes.replay_seed}), "
+                f"step {self.panels.step} of {self.episodes.num_steps}.")
 
     def _new_panels(self) -> None:
         if self._loading or self.episodes is None or self.seed_menu.value is None:
@@ -445,6 +502,7 @@ class EpisodeExplorer:
         self.panels.draw(step)
         self.image.value = self.panels.png()
         self.table.value = step_table(self.episodes, self.panels.seed, self.panels.step)
+        self.status.value = self.status_text()
         if self.slider.value != self.panels.step:
             self.slider.value = self.panels.step
 

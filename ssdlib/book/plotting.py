@@ -7,7 +7,8 @@
     save_figure(fig, figure_path("results", "environments", "cleanup"))
 
 One style for all figures (`use_book_style`), maps drawn cell by cell without smoothing
-(`show_map`, `show_frames`), one colour per training condition (`condition_colour`), and
+(`show_map`, `show_frames`), one colour per training condition (`condition_colour`,
+`condition_handles`), legends outside the axes (`legend_below`), and
 figures and tables written atomically (`save_figure`, `save_table`), so an interrupted
 notebook never leaves a half-written file behind. Nothing here selects a matplotlib backend: notebooks keep their
 inline figures.
@@ -26,6 +27,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
+from matplotlib.legend import Legend
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from ..envs import palette
@@ -47,16 +50,23 @@ CONDITION_COLOURS = {
     "random": "#949494",
 }
 
+# Font sizes for the book's text column, 676 px wide at a 1280 px window: most figures are 10 to
+# 11 in wide at 100 dpi and shown at about 0.6 of their size there, so 13 pt is about 11 px on
+# the page (a 6.4 in figure is shown at full size, 13 pt at 18 px).
 BOOK_RC: dict[str, Any] = {
     "figure.figsize": (6.4, 4.0),
     "figure.dpi": 100,
     "savefig.dpi": 110,
     "savefig.bbox": "tight",
     "font.family": "DejaVu Sans",  # ships with matplotlib: identical text on every machine
-    "font.size": 10,
-    "axes.titlesize": 11,
-    "axes.labelsize": 10,
-    "legend.fontsize": 9,
+    "font.size": 14,
+    "axes.titlesize": 15,
+    "axes.labelsize": 14,
+    "xtick.labelsize": 13,
+    "ytick.labelsize": 13,
+    "legend.fontsize": 13,
+    "legend.title_fontsize": 13,
+    "figure.titlesize": 15,
     "legend.frameon": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -84,7 +94,8 @@ def use_book_style() -> None:
     """Apply the book's figure style (seaborn's whitegrid theme plus BOOK_RC) globally."""
     import seaborn as sns  # imported here: the environments and trainers do not need it
 
-    sns.set_theme(context="notebook", style="whitegrid", palette=list(CONDITION_COLOURS.values()), rc=BOOK_RC)
+    colours = list(dict.fromkeys(CONDITION_COLOURS.values()))  # a family's colour once in the cycle
+    sns.set_theme(context="notebook", style="whitegrid", palette=colours, rc=BOOK_RC)
 
 
 def condition_colour(condition: str) -> str:
@@ -95,6 +106,51 @@ def condition_colour(condition: str) -> str:
         if condition.endswith("_" + family):
             return CONDITION_COLOURS[family]
     raise ValueError(f"no colour for condition {condition!r}; known families: {sorted(CONDITION_COLOURS)}")
+
+
+def condition_handles(conditions: Sequence[str], labels: dict[str, str] | None = None,
+                      kind: str = "line") -> list[Line2D | Patch]:
+    """Legend handles, one per condition (config name or family; repeats dropped), each in the
+    condition's colour (`condition_colour`) and labelled `labels[condition]` (default: the
+    condition). kind: "line" (for curves) or "patch" (for bars)."""
+    if kind not in ("line", "patch"):
+        raise ValueError(f"kind must be 'line' or 'patch', got {kind!r}")
+    handles: list[Line2D | Patch] = []
+    for condition in dict.fromkeys(conditions):
+        colour, label = condition_colour(condition), (labels or {}).get(condition, condition)
+        if kind == "line":
+            handles.append(Line2D([], [], color=colour, linewidth=2.0, label=label))
+        else:
+            handles.append(Patch(facecolor=colour, edgecolor="none", label=label))
+    return handles
+
+
+def legend_below(fig: Figure, handles: Sequence[Any] | None = None, ncols: int | None = None, **kwargs: Any) -> Legend:
+    """A figure legend centred below all the axes, outside them, so that it covers no data.
+
+    `handles` default to the labelled artists of every axes; an entry several panels share
+    (same label) is shown once. With constrained layout the axes make room for it; otherwise
+    it hangs below the figure, which `savefig.bbox: tight` (and the inline backend) includes.
+    """
+    if handles is None:
+        found: dict[str, Any] = {}
+        for ax in fig.axes:
+            for handle, label in zip(*ax.get_legend_handles_labels()):
+                found.setdefault(label, handle)
+        handles, labels = list(found.values()), list(found)
+    else:
+        handles = list(handles)
+        labels = [h.get_label() for h in handles]
+    if not handles:
+        raise ValueError("legend_below found no labelled artists to show")
+    ncols = ncols or min(len(handles), 3)
+    for ax in fig.axes:  # the panels' own legends would repeat it
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    engine = fig.get_layout_engine()
+    if engine is not None and type(engine).__name__ == "ConstrainedLayoutEngine":
+        return fig.legend(handles, labels, loc="outside lower center", ncols=ncols, **kwargs)
+    return fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncols=ncols, **kwargs)
 
 
 def _as_rgb(rgb: Any) -> np.ndarray:
@@ -131,11 +187,28 @@ def show_map(ax: Axes, rgb: Any, title: str | None = None, *, cell_grid: bool = 
     return shown
 
 
+def wrap_to_width(text: str, width_in: float, fontsize: float) -> str:
+    """`text` broken into lines (at spaces) that fit `width_in` inches at `fontsize` points
+    (DejaVu Sans: about 0.55 em per character on average)."""
+    import textwrap
+
+    chars = max(int(width_in * 72 / (0.55 * fontsize)), 8)
+    return "\n".join(textwrap.fill(line, chars, break_long_words=False, break_on_hyphens=False) for line in text.split("\n"))
+
+
+def _points(size: Any) -> float:
+    from matplotlib.font_manager import FontProperties
+
+    return FontProperties(size=size).get_size_in_points()
+
+
 def show_frames(
     frames: Sequence[tuple[str, Any]], ncols: int | None = None, panel_size: float = 2.6,
     suptitle: str | None = None,
 ) -> Figure:
-    """A figure of maps side by side: `frames` is a sequence of (title, rgb)."""
+    """A figure of maps side by side: `frames` is a sequence of (title, rgb). A title too long
+    for its panel (or a suptitle too long for the figure) is wrapped onto several lines, so that
+    neighbouring titles never run into each other."""
     if not frames:
         raise ValueError("show_frames needs at least one (title, rgb) frame")
     images = [(title, _as_rgb(rgb)) for title, rgb in frames]
@@ -144,10 +217,16 @@ def show_frames(
         raise ValueError(f"ncols must be >= 1, got {ncols}")
     nrows = -(-len(images) // ncols)
     aspect = max(img.shape[0] / img.shape[1] for _, img in images)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(panel_size * ncols, panel_size * aspect * nrows + 0.5), squeeze=False
-    )
-    for ax, (title, img) in zip(axes.flat, images):
+    title_size, suptitle_size = _points(plt.rcParams["axes.titlesize"]), _points(plt.rcParams["figure.titlesize"])
+    titles = [wrap_to_width(title, panel_size * 0.95, title_size) if title else title for title, _ in images]
+    lines = max((t.count("\n") + 1 for t in titles if t), default=0)
+    width = panel_size * ncols
+    extra = nrows * lines * title_size * 1.3 / 72  # inches of title lines
+    if suptitle:
+        suptitle = wrap_to_width(suptitle, width * 0.95, suptitle_size)
+        extra += (suptitle.count("\n") + 1) * suptitle_size * 1.3 / 72
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, panel_size * aspect * nrows + 0.3 + extra), squeeze=False)
+    for ax, title, (_, img) in zip(axes.flat, titles, images):
         show_map(ax, img, title)
     for ax in list(axes.flat)[len(images):]:
         ax.set_visible(False)
