@@ -14,10 +14,30 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# Executes only the notebooks whose source, parameters, library or results changed, and builds
+# the book only when its sources changed; `make reproduce FORCE=1` executes and builds everything.
 reproduce: setup
-	$(PY) -m ssdlib.book.reproduce --preset cpu
+	$(PY) -m ssdlib.book.reproduce --preset cpu $(if $(FORCE),--force)
 
+# The book tests need npm once (MathJax is vendored from the npm registry) and the page tests
+# (tests/test_pages.py) need Chromium: both are installed here when missing and this user can
+# (root, with apt-get), as in CI. Otherwise pytest skips the page tests and says why in its
+# summary; with CI set, an install that fails stops here and a missing Chromium fails the tests.
 test: setup
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+		|| command -v google-chrome >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "make test: installing$$missing (apt-get)"; \
+			if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; }; then \
+				echo "make test: could not install$$missing"; [ -z "$$CI" ] || exit 1; \
+			fi; \
+		else \
+			echo "make test: missing$$missing, not installed (needs root and apt-get)"; \
+		fi; \
+	fi
 	$(PY) -m pytest
 
 # Writes the JSON lines the README's speed tables are made from.

@@ -269,7 +269,9 @@ def save_table(table: Any, path: str | Path) -> Path:
 def save_figure(fig: Figure, path: str | Path) -> Path:
     """Write `fig` to `path` atomically (a temporary file in the same folder, then renamed).
 
-    The format follows the suffix (".png" unless another is given); returns the path.
+    The format follows the suffix (".png" unless another is given); returns the path. PNGs
+    carry no "Software" (matplotlib version) text, so a figure's bytes depend only on what it
+    draws: a rebuild that changes nothing leaves the file, and git, untouched.
     """
     path = Path(path)
     if not path.suffix:
@@ -278,7 +280,7 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        fig.savefig(tmp, format=path.suffix[1:])
+        fig.savefig(tmp, format=path.suffix[1:], metadata={"Software": None} if path.suffix == ".png" else None)
         os.chmod(tmp, 0o644)  # mkstemp's files are private; figures and tables are for readers
         os.replace(tmp, path)
     except BaseException:
