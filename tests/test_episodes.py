@@ -447,3 +447,8 @@ def test_explorer_status_names_the_training_seed_and_the_replay_seed(results) ->
     assert "training seed 1" in ex.status.value and "step 12 of" in ex.status.value
     ex.seed_menu.value = 0
     assert "training seed 0" in ex.status.value and "training seed 1" not in ex.status.value
+
+
+def test_box_trapped_names_its_open_action() -> None:
+    env = make_env("box_trapped", num_envs=1)
+    assert env.action_names[-1] == "OPEN" and len(env.action_names) == env.num_actions == 8

@@ -7,7 +7,7 @@ inexhaustible apples or opens the box that traps agent 1. Only OPEN links the tw
 import torch
 
 from . import palette
-from .geometry import OPEN
+from .geometry import ACTION_NAMES, OPEN
 from .grid import GridGame, GridState
 from .maps import GridMap
 
@@ -35,6 +35,11 @@ class BoxTrapped(GridGame):
         self._box = box
         super().__init__(grid_map, num_envs, num_agents, **kwargs)
         self._box = self._box.to(self.device)
+
+    @property
+    def action_names(self) -> tuple[str, ...]:
+        """OPEN takes FIRE's index in this game (it has no beams)."""
+        return ACTION_NAMES[:OPEN] + ("OPEN",)
 
     def _check_spawn_points(self) -> None:
         """The opener starts on 'P' and the trapped agent on 'T'."""
