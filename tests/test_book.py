@@ -31,7 +31,7 @@ from ssdlib.book.reproduce import (
     select_notebooks,
 )
 from ssdlib.envs import palette
-from ssdlib.experiments import random_policy
+from ssdlib.experiments import random_policy, schelling
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOKS = notebook_names(REPO / "notebooks")
@@ -109,6 +109,16 @@ def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
     assert set(baselines.config) == {f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("prosocial", "inequity_aversion")}
     table4 = pd.read_csv(tables / "results" / "table4_smoke.csv")
     assert len(table4) == 14 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750, 392, 588}
+
+
+def test_schelling_notebook_outputs(smoke_book) -> None:
+    figures = {p.stem for p in (smoke_book.results / "figures" / "schelling").glob("*.png")}
+    assert figures == {"figure10_schelling"}
+    tables = smoke_book.results / "tables" / "schelling"
+    assert {p.stem for p in tables.glob("*.csv")} == {"per_game", "schelling", "average_return", "criteria"}
+    table = pd.read_csv(tables / "schelling.csv", index_col=0)
+    assert tuple(table.columns) == schelling.COLUMNS and len(table) == 2 * 5 * 2
+    assert (table.games == notebook_parameters("smoke")["num_games"]).all()
 
 
 def test_book_builds_and_loads_mathjax_locally(smoke_book) -> None:
