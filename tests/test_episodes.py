@@ -452,3 +452,8 @@ def test_explorer_status_names_the_training_seed_and_the_replay_seed(results) ->
 def test_box_trapped_names_its_open_action() -> None:
     env = make_env("box_trapped", num_envs=1)
     assert env.action_names[-1] == "OPEN" and len(env.action_names) == env.num_actions == 8
+
+
+def test_constant_influence_is_never_above_its_mean(influence_episodes) -> None:
+    flat = replace(influence_episodes, exerted=np.full_like(influence_episodes.exerted, 0.1))
+    assert (influence_sparsity(flat).fraction_above_mean == 0.0).all()

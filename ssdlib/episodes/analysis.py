@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..envs import palette
+from ..metrics import fraction_above_mean
 from ..envs.views import fields_of_view, in_view
 from .format import Episodes
 
@@ -109,7 +110,7 @@ def influence_sparsity(episodes: Episodes, from_step: int = 0) -> pd.DataFrame:
         raise ValueError(f"from_step must be an int in 0..{episodes.num_steps - 1}, got {from_step!r}")
     given = episodes.exerted_given()[:, from_step:]  # [S, T - from_step, K]
     mean = given.mean(axis=1, keepdims=True)
-    above = (given > mean).mean(axis=1)  # [S, K]
+    above = fraction_above_mean(given, axis=1)  # [S, K]; ties with the mean up to rounding are not above it
     rows = [
         {"seed": seed, "influencer": k, "steps": given.shape[1], "mean_influence": mean[s, 0, k],
          "max_influence": given[s, :, k].max(), "fraction_above_mean": above[s, k]}
