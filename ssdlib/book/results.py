@@ -13,7 +13,8 @@ Layout under a results folder (default `results/` of the repository, see `result
 DataFrame, labelled with config, preset, seed and hardware, so every number the book shows
 can name what produced it. A relative results folder is taken from the repository root, never
 from the working directory, and a config, preset or seed the results cannot hold is an error
-that names it.
+that names it. The Theory-of-Mind configs (tom_*, `ssdlib.tom`) have their own presets and
+training command; `is_tom` sends them there.
 """
 
 import difflib
@@ -23,8 +24,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..tom.config import PREFIX as TOM_PREFIX  # (no torch)
+
 RUNS = "runs"
 REPO = Path(__file__).resolve().parents[2]  # the folder holding the ssdlib package
+
+
+def is_tom(config: str) -> bool:
+    """Whether `config` is one of ssdlib.tom's (its own configs, presets and training command)."""
+    return config.startswith(TOM_PREFIX)
 
 
 def results_folder(results_dir: str | Path | None = None) -> Path:
@@ -46,16 +54,19 @@ def run_dir(results: str | Path | None, config: str, preset: str) -> Path:
 def check_names(configs: list[str], preset: str) -> None:
     """An unknown config or preset is an error naming it and the valid names: a typo would
     otherwise read as a missing run, with a training command that cannot work."""
+    from ..tom.config import config_names as tom_config_names
+    from ..tom.presets import PRESETS as TOM_PRESETS
     from ..training.conditions import PRESETS, config_names  # imports torch
 
-    names = config_names()
+    names = config_names() + tom_config_names()
     for config in configs:
         if config not in names:
             close = difflib.get_close_matches(config, names, n=3, cutoff=0.6)
             hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
             raise ValueError(f"unknown config {config!r}; {hint}packaged configs: {', '.join(names)}")
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    for presets in [PRESETS] + ([TOM_PRESETS] if any(is_tom(c) for c in configs) else []):
+        if preset not in presets:
+            raise ValueError(f"unknown preset {preset!r}; choose from {', '.join(presets)}")
 
 
 def available_runs(results: str | Path | None = "results") -> pd.DataFrame:
@@ -129,8 +140,12 @@ def stale_fields(folder: str | Path, config: str, preset: str) -> list[str]:
     ("config.optim.lr_init", "preset.total_steps", ...); empty when the run is current. The
     seeds are not compared (`ensure_run` checks them on their own). Config fields
     added since the run was trained count as their defaults (which keep the old behaviour)."""
-    from ..train import resolved_config  # imports torch: only when runs are checked
-    from ..training.conditions import config_from_dict
+    if is_tom(config):
+        from ..tom.config import config_from_dict
+        from ..tom.train import resolved_config
+    else:
+        from ..train import resolved_config  # imports torch: only when runs are checked
+        from ..training.conditions import config_from_dict
 
     stored = json.loads((Path(folder) / "config.json").read_text())
     current = json.loads(json.dumps(resolved_config(config, preset, stored["seeds"]), default=str))
@@ -147,7 +162,8 @@ def _differences(old: object, new: object, where: str) -> list[str]:
 
 def train_command(config: str, preset: str, seeds: list[int], folder: Path, restart: bool = False) -> str:
     """The shell command that trains (or resumes) the run of `config` on `preset` into `folder`."""
-    words = ["python", "-m", "ssdlib.train", config, "--preset", preset, "--seeds", ",".join(map(str, seeds)),
+    module = "ssdlib.tom.train" if is_tom(config) else "ssdlib.train"
+    words = ["python", "-m", module, config, "--preset", preset, "--seeds", ",".join(map(str, seeds)),
              "--out", str(folder)] + (["--restart"] if restart else [])
     return shlex.join(words)
 
@@ -191,6 +207,9 @@ def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path |
         if exists:
             raise FileNotFoundError(f"run {str(folder)!r} is unfinished; resume it with `{command}`, {book}")
         raise FileNotFoundError(f"no run {str(folder)!r}; train it with `{command}`, {book}")
-    from ..train import train as train_run  # the trainer is only needed when training
+    if is_tom(config):
+        from ..tom.train import train as train_run
+    else:
+        from ..train import train as train_run  # the trainer is only needed when training
 
     return train_run(config, preset, seeds, device, folder, restart=bool(changed), progress=False)
