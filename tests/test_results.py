@@ -161,3 +161,11 @@ def test_discard_runs_deletes_only_the_named_runs(results_dir, tmp_path):
     with pytest.raises(ValueError, match="'box_trapped_ppo'"):
         discard_runs(["box_trapped_influence", "box_trapped_ppo"], "smoke", root)
     assert list(results.available_runs(root).config) == ["box_trapped_influence"]  # nothing deleted
+
+
+def test_discard_runs_knows_the_tom_configs(tmp_path):
+    from ssdlib.book.reproduce import discard_runs
+
+    folder = results.run_dir(tmp_path, "tom_ppo", "smoke")
+    folder.mkdir(parents=True)
+    assert discard_runs(["tom_ppo"], "smoke", tmp_path) == [folder] and not folder.exists()

@@ -135,13 +135,9 @@ def notebook_parameters(preset: str, results_dir: str | Path = "results", train:
 def discard_runs(configs: list[str], preset: str, results_dir: str | Path = "results") -> list[Path]:
     """Delete the run folders of `configs` on `preset` (so the notebooks retrain them);
     returns the folders deleted. An unknown config name is an error, before anything is deleted."""
-    from ..training.conditions.config import CONFIG_DIR
-    from .results import run_dir
+    from .results import check_names, run_dir
 
-    known = sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
-    unknown = [c for c in configs if c not in known]
-    if unknown:
-        raise ValueError(f"unknown config(s) {unknown} for --retrain; choose from {known}")
+    check_names(configs, preset)  # every packaged config, the ToM ones included
     deleted = []
     for config in configs:
         folder = run_dir(results_dir, config, preset)
