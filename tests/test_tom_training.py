@@ -170,3 +170,16 @@ def test_results_table_has_ours_beside_the_papers(smoke_run):
     shown = table.formatted(out)
     assert shown["good", "paper"].tolist() == ["2.760\u00a0±\u00a00.440"]
     assert shown["beliefs", "1st"].tolist() == ["both"] and shown["beliefs", "2nd"].tolist() == ["good"]
+
+
+def test_episode_animation_plays_every_step_of_each_replay(smoke_run):
+    from ssdlib.book.explorer import animation_html
+    from ssdlib.tom.drawing import episode_animation
+
+    replays = {"trained": replay_run(smoke_run, num_games=2), "random": play(None, [0, 1], num_games=2)}
+    anim = episode_animation(replays, seed=0, game=1, interval=100)
+    assert len(list(anim.new_frame_seq())) == 26 and len(anim._fig.axes) == 2
+    page = animation_html(anim)
+    assert page.count("data:image/png;base64,") == 26 and "https://" not in page
+    with pytest.raises(ValueError, match="interval must be a positive int"):
+        episode_animation(replays, seed=0, game=1, interval=0)

@@ -8,6 +8,7 @@ target does not hide it.
 """
 
 import numpy as np
+from matplotlib.animation import FuncAnimation
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -69,3 +70,26 @@ def episode_strip(fig: Figure, replays: dict[str, Replay], seed: int, game: int,
             if row == 0:
                 axes[row, col].set_title(f"t = {t}")
         axes[row, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+
+
+def episode_animation(replays: dict[str, Replay], seed: int, game: int, interval: int = 250,
+                      width: float = 7.0) -> FuncAnimation:
+    """The same episode under each replay (label -> replay), one panel per replay side by side,
+    one frame per step from the reset to the horizon. Embed it with
+    `ssdlib.book.explorer.animation_html` (self-contained, nothing loaded from the network)."""
+    if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
+        raise ValueError(f"interval must be a positive int (milliseconds), got {interval!r}")
+    steps = next(iter(replays.values())).positions.shape[1]
+    fig = Figure(figsize=(width, width / len(replays) + 0.8), dpi=96, layout="constrained")
+    axes = fig.subplots(1, len(replays), squeeze=False)[0]
+    limits = {label: episode_limits(replay, seed, game) for label, replay in replays.items()}
+
+    def draw(t: int) -> None:
+        for ax, (label, replay) in zip(axes, replays.items()):
+            ax.clear()
+            draw_frame(ax, replay, seed, game, t, limits[label])
+            ax.set_title(label, fontsize=9)
+        fig.suptitle(f"step {t} of {steps - 1}", fontsize=10)
+
+    draw(0)
+    return FuncAnimation(fig, draw, frames=range(steps), interval=interval)
