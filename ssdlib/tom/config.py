@@ -8,10 +8,11 @@ errors that name the field.
 """
 
 import dataclasses
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from ..training.conditions.config import read_config_toml
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 PREFIX = "tom_"  # every config of this package is named tom_*; the book's results API dispatches on it
@@ -156,15 +157,4 @@ def config_names() -> list[str]:
 
 def load_config(name_or_path: str | Path) -> Config:
     """A packaged config by name (see `config_names`) or a TOML file path."""
-    path = Path(name_or_path)
-    if path.suffix != ".toml":
-        if str(name_or_path) not in config_names():
-            raise ValueError(f"unknown config {str(name_or_path)!r}; packaged configs: {', '.join(config_names())}")
-        path = CONFIG_DIR / f"{name_or_path}.toml"
-    if not path.is_file():
-        raise ValueError(f"config file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
-    return config_from_dict(data)
+    return config_from_dict(read_config_toml(name_or_path, CONFIG_DIR))

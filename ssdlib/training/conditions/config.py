@@ -181,17 +181,24 @@ def config_names() -> list[str]:
     return sorted(p.stem for p in CONFIG_DIR.glob("*.toml"))
 
 
-def load_config(name_or_path: str | Path) -> Config:
-    """A packaged config by name (see `config_names`) or a TOML file path."""
+def read_config_toml(name_or_path: str | Path, config_dir: Path) -> dict[str, Any]:
+    """The table of a packaged config (a file stem in `config_dir`) or of a TOML file path;
+    an unknown name, a missing file or bad TOML is an error naming it. Shared by every family
+    of configs (these conditions, the Theory-of-Mind ones)."""
     path = Path(name_or_path)
     if path.suffix != ".toml":
-        if str(name_or_path) not in config_names():
-            raise ValueError(f"unknown config {str(name_or_path)!r}; packaged configs: {config_names()}")
-        path = CONFIG_DIR / f"{name_or_path}.toml"
+        names = sorted(p.stem for p in config_dir.glob("*.toml"))
+        if str(name_or_path) not in names:
+            raise ValueError(f"unknown config {str(name_or_path)!r}; packaged configs: {', '.join(names)}")
+        path = config_dir / f"{name_or_path}.toml"
     if not path.is_file():
         raise ValueError(f"config file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as error:
         raise ValueError(f"config file {str(path)!r} is not valid TOML: {error}") from None
-    return config_from_dict(data)
+
+
+def load_config(name_or_path: str | Path) -> Config:
+    """A packaged config by name (see `config_names`) or a TOML file path."""
+    return config_from_dict(read_config_toml(name_or_path, CONFIG_DIR))
