@@ -390,7 +390,7 @@ def test_moa_loss_targets_next_actions_with_masks(name):
     assert steps.done[:-1].any() and not steps.done.all()  # episodes end inside the rollout
     assert not steps.visible[:-1].all()
     with torch.no_grad():
-        _, _, moa_logits = tr.evaluate(batch)
+        moa_logits = tr.evaluate(batch).moa_logits
         zeros = torch.zeros_like(steps.value)
         _, terms = tr.loss(batch, zeros, zeros, slice(None))
     # evaluate's prediction at index t is the one the MOA made while acting at step t

@@ -59,26 +59,40 @@ class ConvEncoder(nn.Module):
         return F.relu(x).reshape(e, m, -1).transpose(0, 1)  # reshape: M = 1 gives channels-last
 
 
+class MessageInput(NamedTuple):
+    """Symbols heard by the LSTM (paper section 5): `slots` speakers (every agent, own first),
+    each symbol of a `vocabulary` embedded in `embedding` dims by one table per copy."""
+
+    slots: int
+    vocabulary: int
+    embedding: int
+
+
 class RecurrentCore(nn.Module):
     """FC 32 -> FC 32 (tanh, as the reference) -> LSTM 128.
 
     The LSTM input is the FC output followed by named one-hot action blocks (`blocks`: name ->
-    number of action slots), e.g. {"others": N - 1}. A block enters the gates linearly, so the
-    gates under another action in one slot are a row swap of the input weights
-    (`counterfactual_gates`), found by the block's name, not recomputed.
+    number of action slots), e.g. {"others": N - 1}, and, with `messages`, the embedded symbols
+    of every speaker. Both enter the gates linearly, so the gates under another action (or
+    symbol) in one slot are a row swap (`counterfactual_gates`, `counterfactual_message_gates`),
+    not recomputed.
     """
 
-    def __init__(self, init: list[torch.Generator], num_actions: int, blocks: dict[str, int]) -> None:
+    def __init__(self, init: list[torch.Generator], num_actions: int, blocks: dict[str, int],
+                 messages: MessageInput | None = None) -> None:
         super().__init__()
-        self.num_actions, self.blocks = num_actions, dict(blocks)
+        self.num_actions, self.blocks, self.messages = num_actions, dict(blocks), messages
         self.fc1_w = draw(init, (CONV_FEATURES, FC_SIZES[0]), CONV_FEATURES)
         self.fc1_b = draw(init, (FC_SIZES[0],), CONV_FEATURES)
         self.fc2_w = draw(init, (FC_SIZES[0], FC_SIZES[1]), FC_SIZES[0])
         self.fc2_b = draw(init, (FC_SIZES[1],), FC_SIZES[0])
-        lstm_in = FC_SIZES[1] + sum(self.blocks.values()) * num_actions
+        self.actions_end = FC_SIZES[1] + sum(self.blocks.values()) * num_actions
+        lstm_in = self.actions_end + (messages.slots * messages.embedding if messages else 0)
         self.lstm_wx = draw(init, (lstm_in, 4 * LSTM_SIZE), LSTM_SIZE)
         self.lstm_wh = draw(init, (LSTM_SIZE, 4 * LSTM_SIZE), LSTM_SIZE)
         self.lstm_b = draw(init, (4 * LSTM_SIZE,), LSTM_SIZE)
+        # a symbol's embedding is uniform in ±1, on the scale of the one-hot action inputs
+        self.message_embedding = draw(init, (messages.vocabulary, messages.embedding), 1) if messages else None
 
     def block_rows(self, block: str, slot: int) -> slice:
         """The rows of `lstm_wx` that the one-hot action in slot `slot` of `block` feeds."""
@@ -103,12 +117,32 @@ class RecurrentCore(nn.Module):
         x = torch.tanh(torch.baddbmm(self.fc1_b[:, None], conv, self.fc1_w))
         return torch.tanh(torch.baddbmm(self.fc2_b[:, None], x, self.fc2_w))
 
-    def gates(self, features: Tensor, actions: dict[str, Tensor], state: LSTMState) -> Tensor:
+    def message_rows(self, slot: int) -> slice:
+        """The rows of `lstm_wx` that the embedded symbol of speaker slot `slot` feeds."""
+        if self.messages is None:
+            raise ValueError("this core hears no messages")
+        if not 0 <= slot < self.messages.slots:
+            raise ValueError(f"message slot {slot!r} is outside 0..{self.messages.slots - 1}")
+        start = self.actions_end + slot * self.messages.embedding
+        return slice(start, start + self.messages.embedding)
+
+    def embed(self, symbols: Tensor) -> Tensor:
+        """Symbols int [M, E, slots] -> each copy's embeddings, concatenated [M, E, slots * d]."""
+        copies = torch.arange(symbols.shape[0], device=symbols.device)[:, None, None]
+        return self.message_embedding[copies, symbols].flatten(-2)
+
+    def gates(self, features: Tensor, actions: dict[str, Tensor], state: LSTMState,
+              heard: Tensor | None = None) -> Tensor:
         """LSTM pre-activations [M, E, 4*128] from FC features, the action blocks (int
-        [M, E, slots] each, in the core's block order) and the state."""
+        [M, E, slots] each, in the core's block order), the symbols heard (int [M, E, slots],
+        with messages) and the state."""
         if set(actions) != set(self.blocks):
             raise ValueError(f"action blocks {sorted(actions)} given, the core takes {list(self.blocks)}")
+        if (heard is None) != (self.messages is None):
+            raise ValueError("symbols heard must be given exactly when the core has message inputs")
         one_hot = [F.one_hot(actions[name], self.num_actions).flatten(-2).float() for name in self.blocks]
+        if heard is not None:
+            one_hot.append(self.embed(heard))
         x = torch.cat([features, *one_hot], -1) if one_hot else features
         g = torch.baddbmm(self.lstm_b[:, None], x, self.lstm_wx)
         return torch.baddbmm(g, state.h, self.lstm_wh)
@@ -120,6 +154,20 @@ class RecurrentCore(nn.Module):
         `actions` (int [M', E, slots] of that block) are given for those copies only."""
         rows = self.lstm_wx[models, self.block_rows(block, slot)]  # [M', A, 4H]
         taken = rows.gather(1, actions[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
+        return gates[:, :, None] - taken[:, :, None] + rows[:, None]
+
+    def symbol_rows(self, slot: int, models: Tensor | slice = slice(None)) -> Tensor:
+        """What each symbol in speaker slot `slot` adds to the gates, [M', V, 4H]: its
+        embedding times the slot's input weights."""
+        return torch.bmm(self.message_embedding[models], self.lstm_wx[models, self.message_rows(slot)])
+
+    def counterfactual_message_gates(self, gates: Tensor, heard: Tensor, slot: int,
+                                     models: Tensor | slice = slice(None)) -> Tensor:
+        """Gates [M', E, V, 4H] with the symbol in speaker slot `slot` replaced by every
+        symbol m̃ (other inputs and the state unchanged); `gates` and `heard` (int [M', E,
+        slots]) are given for the copies `models` only."""
+        rows = self.symbol_rows(slot, models)  # [M', V, 4H]
+        taken = rows.gather(1, heard[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
         return gates[:, :, None] - taken[:, :, None] + rows[:, None]
 
     @staticmethod
@@ -137,6 +185,15 @@ class RecurrentCore(nn.Module):
         norms = []
         for slot in slots:
             rows = self.lstm_wx[:, self.block_rows(block, slot)].detach()  # [M, A, 4H]
+            norms.append((rows - rows.mean(1, keepdim=True)).flatten(1).norm(dim=1))
+        return torch.stack(norms).mean(0)
+
+    def message_listening(self, slots: list[int]) -> Tensor:
+        """As `listening`, for the symbols of speaker slots `slots`: the norm of what each
+        symbol adds to the gates (`symbol_rows`) minus its mean over symbols, [M]."""
+        norms = []
+        for slot in slots:
+            rows = self.symbol_rows(slot).detach()
             norms.append((rows - rows.mean(1, keepdim=True)).flatten(1).norm(dim=1))
         return torch.stack(norms).mean(0)
 

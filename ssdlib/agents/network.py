@@ -6,7 +6,10 @@ Per copy (supplement section 4): a conv layer on the 15x15 view, then the policy
   agents; the visible-actions baseline and every influence agent);
 - a model of other agents (MOA, paper section 6): its own FC + LSTM on the shared conv
   features, whose input block "all" holds every agent's actions of the step (own first), and
-  a head predicting each other agent's next action.
+  a head predicting each other agent's next action;
+- communication (paper section 5, Figure 3): every agent's symbol of the previous step as
+  LSTM input (embedded), and a second head: the communication policy π_m and value V_m over
+  the vocabulary, beside the environment's π_e and V_e.
 """
 
 from typing import NamedTuple
@@ -14,28 +17,54 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .blocks import ConvEncoder, LSTMState, MOAHead, PolicyValueHead, RecurrentCore
+from .blocks import ConvEncoder, LSTMState, MessageInput, MOAHead, PolicyValueHead, RecurrentCore
+
+
+def silence(shape: tuple[int, ...], vocabulary: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """What is heard at an episode's first step: symbol 0 from every speaker, int [*shape],
+    spoken with certainty (log-policy [.., V]: 0 at symbol 0, −inf elsewhere), so that the
+    counterfactual marginal equals the conditional and its influence is exactly 0."""
+    heard = torch.zeros(shape, dtype=torch.long, device=device)
+    logp = torch.full((*shape[:2], vocabulary), -torch.inf, dtype=torch.float64, device=device)
+    logp[..., 0] = 0.0
+    return heard, logp
 
 
 class Memory(NamedTuple):
-    """The recurrent state of every copy: the policy LSTM and, with an MOA, the MOA LSTM."""
+    """The recurrent state of every copy: the policy LSTM, with an MOA the MOA LSTM, and with
+    communication the symbols every copy hears next (int [M, E, N], own first) and its own
+    communication log-policy when it spoke ([M, E, V] float64, what the influence of its
+    symbol marginalises over)."""
 
     policy: LSTMState
     moa: LSTMState | None = None
+    heard: Tensor | None = None
+    spoken_logp: Tensor | None = None
 
     def masked(self, live: Tensor) -> "Memory":
-        """Games that ended (live = 0, [M, E, 1]) start again from zero."""
-        return Memory(self.policy.masked(live), None if self.moa is None else self.moa.masked(live))
+        """Games that ended (live = 0, [M, E, 1]) start again from zero (and silence)."""
+        heard, spoken = self.heard, self.spoken_logp
+        if heard is not None:
+            quiet_heard, quiet_logp = silence(heard.shape, spoken.shape[-1], heard.device)
+            keep = live.bool()
+            heard, spoken = torch.where(keep, heard, quiet_heard), torch.where(keep, spoken, quiet_logp)
+        return Memory(self.policy.masked(live), None if self.moa is None else self.moa.masked(live), heard, spoken)
 
     def clone(self) -> "Memory":
+        def copy(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x.clone()
         return Memory(LSTMState(*(x.clone() for x in self.policy)),
-                      None if self.moa is None else LSTMState(*(x.clone() for x in self.moa)))
+                      None if self.moa is None else LSTMState(*(x.clone() for x in self.moa)),
+                      copy(self.heard), copy(self.spoken_logp))
 
     def select(self, games: Tensor | slice) -> "Memory":
         """The state of the games `games` (second dim)."""
         def pick(state: LSTMState | None) -> LSTMState | None:
             return None if state is None else LSTMState(state.h[:, games], state.c[:, games])
-        return Memory(pick(self.policy), pick(self.moa))
+
+        def part(x: Tensor | None) -> Tensor | None:
+            return None if x is None else x[:, games]
+        return Memory(pick(self.policy), pick(self.moa), part(self.heard), part(self.spoken_logp))
 
 
 class AgentNetworks(nn.Module):
@@ -43,18 +72,24 @@ class AgentNetworks(nn.Module):
 
     num_actions: policy size. num_agents: N (the MOA predicts N - 1 others). others_inputs:
     the policy LSTM sees the other agents' actions. moa: build the model of other agents.
-    seeds: one init seed per copy (length M).
+    seeds: one init seed per copy (length M). vocabulary, embedding: with a vocabulary of at
+    least 2 symbols, the agents communicate (every agent's previous symbol embedded in
+    `embedding` dims) and have the communication head.
     """
 
-    def __init__(self, num_actions: int, num_agents: int, others_inputs: bool, moa: bool, seeds: list[int]) -> None:
+    def __init__(self, num_actions: int, num_agents: int, others_inputs: bool, moa: bool, seeds: list[int],
+                 vocabulary: int = 0, embedding: int = 0) -> None:
         super().__init__()
         init = [torch.Generator().manual_seed(int(seed)) for seed in seeds]
         self.num_models, self.num_actions, self.num_agents = len(seeds), num_actions, num_agents
+        self.vocabulary = vocabulary
+        messages = MessageInput(num_agents, vocabulary, embedding) if vocabulary else None
         self.conv = ConvEncoder(init)
-        self.core = RecurrentCore(init, num_actions, {"others": num_agents - 1} if others_inputs else {})
+        self.core = RecurrentCore(init, num_actions, {"others": num_agents - 1} if others_inputs else {}, messages)
         self.head = PolicyValueHead(init, num_actions)
         self.moa_core = RecurrentCore(init, num_actions, {"all": num_agents}) if moa else None
         self.moa_head = MOAHead(init, num_actions, num_agents - 1) if moa else None
+        self.comm_head = PolicyValueHead(init, vocabulary) if vocabulary else None
 
     @property
     def others_inputs(self) -> bool:
@@ -64,16 +99,28 @@ class AgentNetworks(nn.Module):
     def has_moa(self) -> bool:
         return self.moa_core is not None
 
+    @property
+    def communicates(self) -> bool:
+        return self.comm_head is not None
+
     def initial_memory(self, num_games: int) -> Memory:
-        return Memory(self.core.initial_state(num_games), self.moa_core.initial_state(num_games) if self.has_moa else None)
+        heard = spoken = None
+        if self.communicates:
+            device = self.core.lstm_wh.device
+            heard, spoken = silence((self.num_models, num_games, self.num_agents), self.vocabulary, device)
+        return Memory(self.core.initial_state(num_games), self.moa_core.initial_state(num_games) if self.has_moa else None,
+                      heard, spoken)
 
     def policy_inputs(self, others: Tensor | None) -> dict[str, Tensor]:
         """The policy core's action blocks from the others' actions int [M, E, N-1] (or None)."""
         return {"others": others} if self.others_inputs else {}
 
-    def policy_step(self, features: Tensor, others: Tensor | None, state: LSTMState) -> tuple[Tensor, Tensor, LSTMState]:
-        """One step of the policy: (logits [M, E, A], value [M, E], next state)."""
-        state = self.core.cell(self.core.gates(features, self.policy_inputs(others), state), state.c)
+    def policy_step(self, features: Tensor, others: Tensor | None, state: LSTMState,
+                    heard: Tensor | None = None) -> tuple[Tensor, Tensor, LSTMState]:
+        """One step of the policy: (logits [M, E, A], value [M, E], next state); `heard`: the
+        symbols heard, int [M, E, N] (with communication). The communication head reads the
+        same state's h (`comm_head`)."""
+        state = self.core.cell(self.core.gates(features, self.policy_inputs(others), state, heard), state.c)
         logits, value = self.head(state.h)
         return logits, value, state
 

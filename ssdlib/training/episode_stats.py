@@ -26,6 +26,9 @@ from .layout import Layout
 EPISODE_EVENTS = ("apples", "fire", "hits", "clean", "cleaned")
 
 
+LOSS_TERMS = ("policy", "value", "entropy", "moa", "comm_policy", "comm_value", "comm_entropy")  # logged as loss_<name>
+
+
 class EpisodeStats:
     def __init__(self, layout: Layout, device: torch.device, box_trapped: bool) -> None:
         self.layout, self.device, self.box_trapped = layout, device, box_trapped
@@ -101,7 +104,7 @@ class EpisodeStats:
                     row[f"influence_mean_{k}"] = mean[i, :, k].mean()
                     row[f"influence_above_mean_{k}"] = above[i, :, k].mean()
             for name, values in losses.items():
-                row[f"loss_{name}" if name in ("policy", "value", "entropy", "moa") else name] = values[i]
+                row[f"loss_{name}" if name in LOSS_TERMS else name] = values[i]
             if listening is not None:
                 row["listening"], row["listening_init"] = listening[i].item(), listening_init[i].item()
             rows.append({key: value if isinstance(value, (int, str)) else float(value) for key, value in row.items()})

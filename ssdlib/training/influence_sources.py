@@ -9,6 +9,9 @@ influencee's log-policies under every action the influencer could have taken,
 - `MOAInfluence` (section 6): the influencer's own model of the other agents, run with its
   own action of this step replaced; it predicts the others' actions at the next step, and
   only the others inside its view count. No agent reads another agent's network.
+- `CommunicationInfluence` (section 5): the listeners' own policy networks, run with the
+  speaker's symbol of the previous step replaced by every symbol of the vocabulary
+  (centralised, as in the paper).
 
 Counterfactual logits become log-probabilities, and divergences are taken, in float64: the
 counterfactual distributions are nearly identical, and the influence is a small difference
@@ -61,6 +64,8 @@ class StepInputs(NamedTuple):
     moa_c: Tensor | None  # [M, E, H], MOA LSTM cell state before the step
     all_actions: Tensor | None  # int [M, E, N], own action first (MOA input)
     visible: Tensor | None  # bool [M, E, N-1], which others are in view
+    heard: Tensor | None = None  # int [M, E, N], the symbols of the previous step heard (own first)
+    spoken_logp: Tensor | None = None  # [M, E, V] float64, each copy's log π_m when it spoke them
 
 
 def counterfactual_logits(cf_h: Tensor, taken: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
@@ -153,3 +158,51 @@ class MOAInfluence:
         pairs = self.layout.to_games(torch.where(step.visible, divergence, torch.zeros_like(divergence)))  # [B, N, N-1]
         reward = pairs.sum(-1).clamp(-MOA_REWARD_CLIP, MOA_REWARD_CLIP)
         return InfluenceStep(reward, pairs, pairs)
+
+
+class CommunicationInfluence:
+    """c^k_t = Σ_{j≠k} D[p(a^j_t | m^k_{t−1}, s^j_t) ‖ Σ_m̃ p(a^j_t | m̃, s^j_t) p(m̃ | s^k_{t−1})]
+    (paper section 5): the influence of speaker k's symbol of the previous step on every
+    listener's action of this step, from the listeners' own policies under every symbol m̃ in
+    k's slot, marginalised over k's communication policy when it spoke. It belongs to the
+    symbol m^k_{t−1}: the trainer credits it to the step that said it. At an episode's first
+    step the symbols heard are silence, spoken with certainty, and the influence is exactly 0.
+    """
+
+    def __init__(self, net: AgentNetworks, layout: Layout, divergence: str, device: torch.device) -> None:
+        self.net, self.layout, self.divergence = net, layout, divergence
+        n = layout.agents
+        others = [[i for i in range(n) if i != j] for j in range(n)]
+        self.others = torch.tensor(others, device=device)  # [N, N-1]: listener j's slots 1.. hold these speakers
+        # pairs[k, jj] (speaker k on its jj-th other, listener j) is listener j's slot of k, minus 1
+        flat = [others[j].index(k) + j * (n - 1) for k in range(n) for j in others[k]]
+        self.to_speaker = torch.tensor(flat, device=device)
+
+    def counterfactual_log_policies(self, gates: Tensor, c: Tensor, heard: Tensor) -> Tensor:
+        """log p(a^j | m̃ in slot s, s^j), float64 [M, E, N-1 (slot s = 1..N-1), V(m̃), A(a^j)],
+        from every copy's gates [M, E, 4H] of this step, its cell state before the step and the
+        symbols it heard int [M, E, N] (own first)."""
+        head, out = self.net.head, []
+        for slot in range(1, self.layout.agents):
+            cf_gates = self.net.core.counterfactual_message_gates(gates, heard, slot)  # [M, E, V, 4H]
+            cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
+            out.append(F.log_softmax(counterfactual_logits(cf_h, heard[:, :, slot], head.pi_w, head.pi_b), -1))
+        return torch.stack(out, 2)
+
+    def __call__(self, step: StepInputs) -> InfluenceStep:
+        """From every copy's gates, cell state (before the step), the symbols it heard, its
+        own communication log-policy when it spoke, and every agent's action."""
+        n, lay = self.layout.agents, self.layout
+        cond_log_all = lay.to_games(self.counterfactual_log_policies(step.policy_gates, step.policy_c, step.heard))
+        spoken = lay.to_games(step.spoken_logp)  # [B, N, V]: speaker k's log π_m at t−1
+        speaker_log = spoken[:, self.others]  # [B, N (listener j), N-1 (slot), V]
+        symbol = lay.to_games(step.heard[:, :, 1:])  # [B, N, N-1]: the symbol in each of j's slots
+        listener_action = lay.to_games(step.actions)[:, :, None].expand(-1, -1, n - 1)
+        by_listener = causal_influence_reward(cond_log_all, speaker_log, symbol, divergence=self.divergence,
+                                              influencee_action=listener_action)  # [B, j, slot]
+        pairs = by_listener.flatten(1)[:, self.to_speaker].view(-1, n, n - 1)  # [B, k, jj]
+        nonnegative = pairs
+        if self.divergence == "pmi":
+            kl = causal_influence_reward(cond_log_all, speaker_log, symbol, divergence="kl")
+            nonnegative = kl.flatten(1)[:, self.to_speaker].view(-1, n, n - 1)
+        return InfluenceStep(pairs.sum(-1), pairs, nonnegative)

@@ -49,7 +49,8 @@ class TrainingState:
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "env": self.env.snapshot(),
-            "memory": {"policy": lstm(self.memory.policy), "moa": lstm(self.memory.moa)},
+            "memory": {"policy": lstm(self.memory.policy), "moa": lstm(self.memory.moa),
+                       "heard": self.memory.heard, "spoken_logp": self.memory.spoken_logp},
             "reward_memory": self.reward.memory,
             "stats": self.stats.state_dict(),
             "listening_init": self.listening_init,
@@ -68,7 +69,8 @@ class TrainingState:
         self.generator.set_state(data["generator"].cpu())
         self.obs = self.env.restore(data["env"])
         moa = data["memory"]["moa"]
-        self.memory = Memory(LSTMState(*data["memory"]["policy"]), None if moa is None else LSTMState(*moa))
+        self.memory = Memory(LSTMState(*data["memory"]["policy"]), None if moa is None else LSTMState(*moa),
+                             data["memory"].get("heard"), data["memory"].get("spoken_logp"))
         self.reward.memory = data["reward_memory"]
         self.stats.load_state_dict(data["stats"])
         self.listening_init = data["listening_init"]

@@ -9,15 +9,20 @@ Per env step (`act`, then `collect`):
 1. Every agent's policy acts on its view and the others' previous actions. With influencers
    (paper section 4), agents 0..K-1 act first and the influencees act on their actions of
    this same step.
+   With communication (section 5), every agent also hears every agent's symbol of the
+   previous step and says a symbol with its communication head.
 2. With an MOA (section 6), each agent's model of the others steps on its view and every
    agent's action of this step, to predict the others' next actions.
 3. The influence source, when the condition has one, gives each agent's influence c^k (float64).
 4. The env steps; the reward scheme turns extrinsic reward and influence into the reward
-   each agent trains on; the step is stored as a `Transition`.
+   each agent trains on; the step is stored as a `Transition`. With communication the
+   environment policy trains on the extrinsic reward and the communication policy on the
+   scheme's reward, whose influence term for a symbol is known one step later.
 
 Per update: A2C (the synchronous form of the paper's A3C: one gradient step per rollout,
 n-step/GAE returns, entropy bonus) or PPO (what the reference code uses: clipped ratio,
-several epochs over minibatches of whole game sequences), plus the MOA's cross-entropy.
+several epochs over minibatches of whole game sequences), plus the MOA's cross-entropy and
+the communication head's own actor-critic loss.
 Learning rates anneal linearly from lr_init to lr_end; gradients are clipped per agent,
 since each agent is its own learner.
 """
@@ -39,7 +44,7 @@ from .advantages import gae
 from .conditions.config import Config
 from .conditions.presets import Preset
 from .episode_stats import EpisodeStats
-from .influence_sources import CentralisedInfluence, InfluenceStep, MOAInfluence, StepInputs
+from .influence_sources import CentralisedInfluence, CommunicationInfluence, InfluenceStep, MOAInfluence, StepInputs
 from .layout import Layout
 from .losses import actor_critic_loss, moa_loss
 from .rewards import make_reward_scheme
@@ -66,12 +71,28 @@ class Transition(NamedTuple):
     done: Tensor  # bool, the episode ended with this step
     all_actions: Tensor | None  # int [.., N], every agent's action of this step, own first (MOA input)
     visible: Tensor | None  # bool [.., N-1], which others were in view (MOA)
+    heard: Tensor | None = None  # int [.., N], every agent's symbol of the previous step, own first
+    message: Tensor | None = None  # int, the symbol said
+    message_logp: Tensor | None = None  # log π_m(m_t | ·) when speaking
+    message_value: Tensor | None = None  # V_m(s_t)
+    message_reward: Tensor | None = None  # what the communication policy trains on
 
 
 class Rollout(NamedTuple):
     steps: Transition  # [T, M, E, ...]
     start: Memory  # the recurrent memory before the first step
     last_value: Tensor  # V of the observation after the last step, [M, E]
+    last_message_value: Tensor | None = None  # V_m of that observation (communication)
+
+
+class Evaluation(NamedTuple):
+    """The networks re-run over a rollout with gradients, [T, M, E', ...]."""
+
+    logits: Tensor  # policy logits [.., A]
+    values: Tensor
+    moa_logits: Tensor | None  # the MOA's logits of the others' next actions [.., N-1, A]
+    message_logits: Tensor | None = None  # communication policy logits [.., V]
+    message_values: Tensor | None = None
 
 
 class Acting(NamedTuple):
@@ -102,7 +123,8 @@ class Trainer:
         self.K = config.model.influencers
         if net is None:
             init_seeds = [s * 100 + agent for s in seeds for agent in range(n)]
-            net = AgentNetworks(env.num_actions, n, config.model.action_inputs, config.model.moa, init_seeds).to(self.device)
+            net = AgentNetworks(env.num_actions, n, config.model.action_inputs, config.model.moa, init_seeds,
+                                config.model.vocabulary, config.model.message_embedding).to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.optim.lr_init, eps=1e-5)
         generator = torch.Generator(device=self.device).manual_seed(seed)
         self._is_influencer = ((torch.arange(self.layout.models) % n) < self.K).to(self.device)[:, None]
@@ -119,12 +141,15 @@ class Trainer:
                                    reward, stats)
         self.state.listening_init = self.listening()
 
-    def _influence_source(self, config: Config, net: AgentNetworks) -> CentralisedInfluence | MOAInfluence | None:
+    def _influence_source(self, config: Config, net: AgentNetworks
+                          ) -> CentralisedInfluence | MOAInfluence | CommunicationInfluence | None:
         r = config.reward
         if r.scheme != "influence":
             return None
         if r.influence_source == "moa":
             return MOAInfluence(net, self.layout, r.divergence)
+        if r.influence_source == "communication":
+            return CommunicationInfluence(net, self.layout, r.divergence, self.device)
         return CentralisedInfluence(net, self.layout, self.K, r.divergence, r.influencee_reward, self.device)
 
     # ------------------------------------------------------------------ shortcuts
@@ -183,7 +208,8 @@ class Trainer:
         conv = net.conv(images)
         features = net.core.features(conv)
         seen = obs.actions.clone() if net.others_inputs else None  # [B, N, N-1]: the others' previous actions
-        gates = net.core.gates(features, net.policy_inputs(None if seen is None else layout.to_models(seen)), memory.policy)
+        gates = net.core.gates(features, net.policy_inputs(None if seen is None else layout.to_models(seen)), memory.policy,
+                               memory.heard)
         policy = net.core.cell(gates, memory.policy.c)
         logits, value = net.head(policy.h)
         actions = self._sample(logits)
@@ -196,6 +222,13 @@ class Trainer:
             actions = torch.where(self._is_influencer, actions, self._sample(logits))
         logp = F.log_softmax(logits, -1).gather(-1, actions[..., None]).squeeze(-1)
         others = None if seen is None else layout.to_models(seen)
+        said = message_logp = message_value = heard_next = spoken_next = None
+        if net.communicates:
+            message_logits, message_value = net.comm_head(policy.h)
+            said = self._sample(message_logits)
+            spoken_next = F.log_softmax(message_logits.double(), -1)
+            message_logp = spoken_next.gather(-1, said[..., None]).squeeze(-1).float()
+            heard_next = layout.to_models(layout.to_games(said)[:, self._own_first])  # [M, E, N]
         all_actions = visible = moa_gates = moa = None
         if net.has_moa:
             all_actions = layout.to_models(layout.to_games(actions)[:, self._own_first])  # [M, E, N]
@@ -205,10 +238,12 @@ class Trainer:
         influence = None
         if with_influence and self.influence_source is not None:
             influence = self.influence_source(StepInputs(gates, memory.policy.c, others, logits, actions, moa_gates,
-                                                         None if moa is None else memory.moa.c, all_actions, visible))
+                                                         None if moa is None else memory.moa.c, all_actions, visible,
+                                                         memory.heard, memory.spoken_logp))
         zeros = torch.zeros_like(value)
-        transition = Transition(images, others, actions, logp, value, zeros, zeros.bool(), all_actions, visible)
-        return Acting(transition, Memory(policy, moa), influence)
+        transition = Transition(images, others, actions, logp, value, zeros, zeros.bool(), all_actions, visible,
+                                memory.heard, said, message_logp, message_value, None if said is None else zeros)
+        return Acting(transition, Memory(policy, moa, heard_next, spoken_next), influence)
 
     @torch.no_grad()
     def play(self) -> tuple[Acting, Tensor, Tensor, dict]:
@@ -232,29 +267,47 @@ class Trainer:
     def collect(self) -> Rollout:
         """Step all games T times under the current policies."""
         st, layout = self.state, self.layout
+        communicates = self.net.communicates
         start = st.memory.clone()
-        steps = []
-        for _ in range(self.config.optim.rollout_length):
+        steps, extrinsics, message_influence = [], [], []
+        for t in range(self.config.optim.rollout_length):
             out = self.act(st.obs, st.memory)
             st.obs, extrinsic, done, info = st.env.step(layout.to_games(out.transition.actions))
             st.env_steps += layout.games
             influence = out.influence
-            reward = st.reward(extrinsic, None if influence is None else influence.reward, self.influence_scale())
+            if communicates:  # π_e trains on e; this step's influence is that of the symbols of step t − 1
+                reward = extrinsic
+                extrinsics.append(extrinsic)
+                if t > 0:
+                    message_influence.append((influence, self.influence_scale()))
+            else:
+                reward = st.reward(extrinsic, None if influence is None else influence.reward, self.influence_scale())
             st.stats.record_step(extrinsic, info, influence)
             done_models = self._done_per_model(done)
             st.memory = out.memory.masked((~done_models).float()[..., None])
             steps.append(out.transition._replace(reward=layout.to_models(reward), done=done_models))
             if st.env.t == 0:  # all games reached the horizon and reset (known on the host)
                 self._finish_episode()
-        last_value = self.act(st.obs, st.memory, with_influence=False).transition.value
+        last = self.act(st.obs, st.memory, with_influence=communicates)  # with communication: the last symbols' influence
+        if communicates:
+            message_influence.append((last.influence, self.influence_scale()))
+            steps = [step._replace(message_reward=layout.to_models(self.message_reward(e, *influence)))
+                     for step, e, influence in zip(steps, extrinsics, message_influence)]
         stacked = Transition(*(None if column[0] is None else torch.stack(column) for column in zip(*steps)))
-        return Rollout(stacked, start, last_value)
+        return Rollout(stacked, start, last.transition.value, last.transition.message_value)
+
+    def message_reward(self, extrinsic: Tensor, influence: InfluenceStep | None, scale: float) -> Tensor:
+        """The communication policy's reward for the symbols of one step, [B, N]: the scheme's
+        reward of that step's extrinsic reward and the influence of its symbols on the next
+        step's actions (α e + β w(t) c; the baseline: e)."""
+        return self.state.reward(extrinsic, None if influence is None else influence.reward, scale)
 
     # ------------------------------------------------------------------ learning
-    def evaluate(self, batch: Rollout, games: Tensor | slice = slice(None)) -> tuple[Tensor, Tensor, Tensor | None]:
+    def evaluate(self, batch: Rollout, games: Tensor | slice = slice(None)) -> Evaluation:
         """Re-run the recurrent networks over the rollout (with gradients), for the games
-        `games`: policy logits [T, M, E', A], values [T, M, E'] and, with an MOA, its logits
-        of the others' next actions [T, M, E', N-1, A]."""
+        `games`: policy logits [T, M, E', A], values [T, M, E'], with an MOA its logits of the
+        others' next actions [T, M, E', N-1, A], with communication the communication head's
+        logits [T, M, E', V] and values."""
         net, steps = self.net, batch.steps
         images = steps.images[:, :, games]
         t_len, m, e = images.shape[:3]
@@ -263,10 +316,15 @@ class Trainer:
         moa_features = net.moa_core.features(conv).view(m, t_len, e, -1) if net.has_moa else None
         memory = batch.start.select(games)
         policy, moa = memory.policy, memory.moa
-        logits, values, moa_logits = [], [], []
+        logits, values, moa_logits, message_logits, message_values = [], [], [], [], []
         for t in range(t_len):
             others = None if steps.others is None else steps.others[t][:, games]
-            step_logits, value, policy = net.policy_step(features[:, t], others, policy)
+            heard = None if steps.heard is None else steps.heard[t][:, games]
+            step_logits, value, policy = net.policy_step(features[:, t], others, policy, heard)
+            if net.communicates:
+                said_logits, said_value = net.comm_head(policy.h)
+                message_logits.append(said_logits)
+                message_values.append(said_value)
             live = (~steps.done[t][:, games]).float()[..., None]
             policy = policy.masked(live)
             logits.append(step_logits)
@@ -275,22 +333,36 @@ class Trainer:
                 _, predicted, moa = net.moa_step(moa_features[:, t], steps.all_actions[t][:, games], moa)
                 moa = moa.masked(live)
                 moa_logits.append(predicted)
-        return torch.stack(logits), torch.stack(values), torch.stack(moa_logits) if moa_logits else None
+        def stack(x: list[Tensor]) -> Tensor | None:
+            return torch.stack(x) if x else None
+        return Evaluation(torch.stack(logits), torch.stack(values), stack(moa_logits), stack(message_logits),
+                          stack(message_values))
 
     def _learning_rate(self) -> float:
         o = self.config.optim
         progress = min(self.state.env_steps / self.preset.total_steps, 1.0)
         return o.lr_init + (o.lr_end - o.lr_init) * progress
 
-    def loss(self, batch: Rollout, advantages: Tensor, returns: Tensor, games: Tensor | slice) -> tuple[Tensor, dict[str, Tensor]]:
+    def loss(self, batch: Rollout, advantages: Tensor, returns: Tensor, games: Tensor | slice,
+             message_targets: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         """The actor-critic loss plus, with an MOA, its weighted cross-entropy on the others'
         actions of the next step (steps whose episode ended, the rollout's last step and,
-        with `moa_only_visible`, others out of view are masked)."""
+        with `moa_only_visible`, others out of view are masked), plus, with communication,
+        the communication head's weighted actor-critic loss on its own advantages and returns
+        (`message_targets`)."""
         o, steps = self.config.optim, batch.steps
-        logits, values, moa_logits = self.evaluate(batch, games)
+        logits, values, moa_logits, message_logits, message_values = self.evaluate(batch, games)
         total, terms = actor_critic_loss(logits, values, steps.actions[:, :, games], steps.logp[:, :, games],
                                          advantages[:, :, games], returns[:, :, games], o.algorithm,
                                          o.value_coef, o.entropy_coef, o.ppo_clip)
+        if message_logits is not None:
+            message_advantages, message_returns = message_targets
+            comm_total, comm_terms = actor_critic_loss(
+                message_logits, message_values, steps.message[:, :, games], steps.message_logp[:, :, games],
+                message_advantages[:, :, games], message_returns[:, :, games], o.algorithm, o.value_coef,
+                o.comm_entropy_coef, o.ppo_clip)
+            total = total + o.comm_loss_weight * comm_total
+            terms |= {f"comm_{name}": value for name, value in comm_terms.items()}
         if moa_logits is not None:
             targets = steps.all_actions[1:, :, games, 1:]  # the others' actions at t + 1
             mask = ~steps.done[:-1, :, games, None].expand_as(targets)
@@ -318,6 +390,10 @@ class Trainer:
             group["lr"] = self._learning_rate()
         advantages, returns = gae(batch.steps.reward, batch.steps.value, batch.steps.done, batch.last_value,
                                   o.gamma, o.gae_lambda)
+        message_targets = None
+        if batch.steps.message is not None:
+            message_targets = gae(batch.steps.message_reward, batch.steps.message_value, batch.steps.done,
+                                  batch.last_message_value, o.gamma, o.gae_lambda)
         if o.algorithm == "a2c":
             minibatches = [[slice(None)]]
         else:
@@ -327,7 +403,7 @@ class Trainer:
         for epoch in minibatches:
             for games in epoch:
                 st.optimizer.zero_grad(set_to_none=True)
-                loss, terms = self.loss(batch, advantages, returns, games)
+                loss, terms = self.loss(batch, advantages, returns, games, message_targets)
                 loss.backward()
                 self._clip_and_step()
                 st.stats.record_update(terms)
@@ -343,10 +419,13 @@ class Trainer:
     def listening(self) -> Tensor | None:
         """Per seed [S]: how much the agents that see others' actions depend on them
         (`RecurrentCore.listening`): the influencees on the influencers' slots, or with no
-        influencers every agent on every other agent's slot. None without action inputs."""
+        influencers every agent on every other agent's slot; with communication, every agent
+        on the other speakers' symbols (`message_listening`). None without such inputs."""
+        n = self.layout.agents
+        if self.net.communicates:
+            return self.net.core.message_listening(list(range(1, n))).view(self.layout.seeds, n).mean(1)
         if not self.net.others_inputs:
             return None
-        n = self.layout.agents
         slots = list(range(self.K)) if self.K > 0 else list(range(n - 1))
         per_model = self.net.core.listening("others", slots).view(self.layout.seeds, n)
         return per_model[:, self.K:].mean(1)

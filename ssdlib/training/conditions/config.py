@@ -17,7 +17,7 @@ from ...influence import DIVERGENCES
 
 CONFIG_DIR = Path(__file__).parent / "configs"
 REWARD_SCHEMES = ("extrinsic", "influence", "prosocial", "inequity_aversion")
-INFLUENCE_SOURCES = ("centralised", "moa")
+INFLUENCE_SOURCES = ("centralised", "moa", "communication")
 ALGORITHMS = ("a2c", "ppo")
 
 
@@ -25,11 +25,16 @@ ALGORITHMS = ("a2c", "ppo")
 class ModelConfig:
     """action_inputs: the LSTM sees the other agents' actions (one-hot). influencers: agents
     0..K-1 act first and the others (influencees) see their actions of the same step. moa:
-    each agent also has a model of the other agents (paper section 6)."""
+    each agent also has a model of the other agents (paper section 6). vocabulary,
+    message_embedding: with a vocabulary (>= 2 symbols) the agents communicate (section 5):
+    every agent's previous symbol, embedded, is input to every agent, and a communication
+    head chooses the next symbol (Table 2)."""
 
     action_inputs: bool = False
     influencers: int = 0
     moa: bool = False
+    vocabulary: int = 0
+    message_embedding: int = 0
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,11 @@ class RewardConfig:
     """r^k = α e^k + β w(t) c^k (influence), e^k + η Σ_{i≠k} e^i (prosocial), or inequity
     aversion (Hughes et al. 2018) with disadvantageous weight ia_alpha, advantageous
     ia_beta and smoothing ia_lambda. influence_source: where the counterfactual policies of
-    c^k come from: "centralised" (the influencees' own policies, section 4) or "moa" (the
-    influencer's own model of the other agents, section 6)."""
+    c^k come from: "centralised" (the influencees' own policies, section 4), "moa" (the
+    influencer's own model of the other agents, section 6) or "communication" (the listeners'
+    policies under every symbol the speaker could have said, section 5). With communication
+    the environment policy trains on e^k alone and the communication policy on the scheme's
+    reward (α e^k + β w(t) c^k, or e^k)."""
 
     scheme: str = "extrinsic"
     influence_source: str = "centralised"
@@ -69,6 +77,8 @@ class OptimConfig:
     ppo_clip: float = 0.3
     moa_loss_weight: float = 0.0
     moa_only_visible: bool = False
+    comm_loss_weight: float = 0.0
+    comm_entropy_coef: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +142,8 @@ def _check(config: Config) -> Config:
         raise bad("reward.divergence", r.divergence, f"choose from {sorted(DIVERGENCES)}")
     if r.influence_source not in INFLUENCE_SOURCES:
         raise bad("reward.influence_source", r.influence_source, f"choose from {list(INFLUENCE_SOURCES)}")
+    if m.vocabulary < 0:
+        raise bad("model.vocabulary", m.vocabulary, "must be 0 (no communication) or >= 2 symbols")
     centralised = r.scheme == "influence" and r.influence_source == "centralised"
     if centralised and (m.influencers < 1 or not m.action_inputs):
         raise bad("model.influencers", m.influencers, "the centralised influence reward needs influencers >= 1 and action_inputs = true")
@@ -150,6 +162,29 @@ def _check(config: Config) -> Config:
     elif o.moa_loss_weight != 0 or o.moa_only_visible:
         raise bad("optim.moa_loss_weight" if o.moa_loss_weight != 0 else "optim.moa_only_visible",
                   o.moa_loss_weight if o.moa_loss_weight != 0 else o.moa_only_visible, "needs model.moa = true")
+    if m.vocabulary:
+        if m.vocabulary < 2:
+            raise bad("model.vocabulary", m.vocabulary, "must be 0 (no communication) or >= 2 symbols")
+        if m.message_embedding < 1:
+            raise bad("model.message_embedding", m.message_embedding, "must be >= 1 when model.vocabulary > 0")
+        if m.influencers != 0 or m.moa:
+            raise bad("model.influencers" if m.influencers else "model.moa", m.influencers or m.moa,
+                      "communicating agents act simultaneously, without an MOA (paper section 5)")
+        if r.scheme not in ("extrinsic", "influence"):
+            raise bad("reward.scheme", r.scheme, "communication trains with 'extrinsic' (the baseline) or 'influence'")
+        if r.scheme == "influence" and r.influence_source != "communication":
+            raise bad("reward.influence_source", r.influence_source, "agents that communicate take 'communication'")
+        if o.comm_loss_weight <= 0:
+            raise bad("optim.comm_loss_weight", o.comm_loss_weight, "must be > 0 when model.vocabulary > 0")
+        if o.comm_entropy_coef < 0:
+            raise bad("optim.comm_entropy_coef", o.comm_entropy_coef, "must be >= 0")
+    else:
+        for path, value in (("model.message_embedding", m.message_embedding), ("optim.comm_loss_weight", o.comm_loss_weight),
+                            ("optim.comm_entropy_coef", o.comm_entropy_coef)):
+            if value != 0:
+                raise bad(path, value, "needs model.vocabulary > 0 (communication)")
+        if r.scheme == "influence" and r.influence_source == "communication":
+            raise bad("reward.influence_source", r.influence_source, "needs model.vocabulary > 0 (communication)")
     if r.curriculum_steps < 0:
         raise bad("reward.curriculum_steps", r.curriculum_steps, "must be >= 0")
     if not 0 <= r.ia_lambda < 1:
