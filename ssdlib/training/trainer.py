@@ -272,14 +272,14 @@ class Trainer:
         steps, extrinsics, message_influence = [], [], []
         for t in range(self.config.optim.rollout_length):
             out = self.act(st.obs, st.memory)
+            if communicates and t > 0:  # this step's influence is that of the symbols of step t − 1,
+                message_influence.append((out.influence, self.influence_scale()))  # at that step's β w
             st.obs, extrinsic, done, info = st.env.step(layout.to_games(out.transition.actions))
             st.env_steps += layout.games
             influence = out.influence
-            if communicates:  # π_e trains on e; this step's influence is that of the symbols of step t − 1
+            if communicates:  # π_e trains on e
                 reward = extrinsic
                 extrinsics.append(extrinsic)
-                if t > 0:
-                    message_influence.append((influence, self.influence_scale()))
             else:
                 reward = st.reward(extrinsic, None if influence is None else influence.reward, self.influence_scale())
             st.stats.record_step(extrinsic, info, influence)

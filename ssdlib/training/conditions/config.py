@@ -144,6 +144,8 @@ def _check(config: Config) -> Config:
         raise bad("reward.influence_source", r.influence_source, f"choose from {list(INFLUENCE_SOURCES)}")
     if m.vocabulary < 0:
         raise bad("model.vocabulary", m.vocabulary, "must be 0 (no communication) or >= 2 symbols")
+    if m.vocabulary and r.scheme == "influence" and r.influence_source != "communication":
+        raise bad("reward.influence_source", r.influence_source, "agents that communicate take 'communication'")
     centralised = r.scheme == "influence" and r.influence_source == "centralised"
     if centralised and (m.influencers < 1 or not m.action_inputs):
         raise bad("model.influencers", m.influencers, "the centralised influence reward needs influencers >= 1 and action_inputs = true")
@@ -172,8 +174,9 @@ def _check(config: Config) -> Config:
                       "communicating agents act simultaneously, without an MOA (paper section 5)")
         if r.scheme not in ("extrinsic", "influence"):
             raise bad("reward.scheme", r.scheme, "communication trains with 'extrinsic' (the baseline) or 'influence'")
-        if r.scheme == "influence" and r.influence_source != "communication":
-            raise bad("reward.influence_source", r.influence_source, "agents that communicate take 'communication'")
+        if r.scheme == "influence" and r.divergence == "pmi":
+            raise bad("reward.divergence", r.divergence, "communication needs kl or jsd (pmi would score the listeners' "
+                      "actions sampled for the rollout's last symbols, which are not the ones played)")
         if o.comm_loss_weight <= 0:
             raise bad("optim.comm_loss_weight", o.comm_loss_weight, "must be > 0 when model.vocabulary > 0")
         if o.comm_entropy_coef < 0:
