@@ -45,7 +45,8 @@ from ssdlib.train import train
 from ssdlib.training.replay import load_trainer, replay_view
 
 SEEDS = [0, 1]
-ARRAYS = ("maps", "views", "pos", "orient", "actions", "rewards", "influence", "exerted")
+ARRAYS = ("maps", "views", "pos", "orient", "actions", "rewards", "influence", "exerted", "messages",
+          "message_influence")
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +105,10 @@ def test_recorded_shapes_and_dtypes(influence_episodes, a3c_episodes) -> None:
     assert a3c.influencers == 0 and not a3c.has_influence and a3c.influence.shape == (2, 30, 0, 5)
     assert a3c.exerted.shape == (2, 30, 0, 5)
     assert a3c.maps.shape == (2, 30, 16, 38)
+    for e in (ep, a3c):  # no communication: no symbols (tests/test_episodes_comm.py has runs with them)
+        assert e.vocabulary == 0 and not e.communicates and not e.has_message_influence
+        assert e.messages.shape == e.actions.shape[:2] + (0,) and e.messages.dtype == np.int64
+        assert e.message_influence.shape == e.actions.shape[:2] + (0, n - 1) and e.message_influence.dtype == np.float64
 
 
 def test_recording_replays_in_the_env(influence_trainer, influence_episodes) -> None:

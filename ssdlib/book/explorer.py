@@ -14,7 +14,10 @@ The panels (`EpisodePanels`): the full map with one agent's field of view outlin
 the influencee most influenced at that step, and its influencer), every agent's 15x15
 egocentric view titled with its action, reward and return, and below, the influence of each
 influencer-influencee pair over the episode (the agents' returns for conditions without
-influence) with a line at the current step.
+influence) with a line at the current step. With communication each view's title and a label
+beside each agent on the map give the symbol it says at the step; with influential
+communication the plot shows the influence of each agent's symbol on the others' next actions,
+and the outline follows the listener most influenced by a symbol of the step.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from matplotlib import rc_context
+from matplotlib import patheffects, rc_context
 from matplotlib.animation import FuncAnimation
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -67,9 +70,10 @@ class EpisodePanels:
     another step, updating the artists in place (the figure is built once).
 
     outline: AUTO (the influencee most influenced at the step, its field of view, and its
-    influencer; no outline without influence), an agent id (that agent's field of view), or
-    None. The figure is a bare matplotlib Figure (not pyplot's), so it is not shown inline by
-    itself; `png()` renders it.
+    influencer; with influential communication, the listener whose next action the symbols of
+    the step influence most, and the speaker; no outline without influence), an agent id (that
+    agent's field of view), or None. The figure is a bare matplotlib Figure (not pyplot's), so
+    it is not shown inline by itself; `png()` renders it.
     """
 
     def __init__(self, episodes: Episodes, seed: int, step: int = 0, outline: int | str | None = AUTO,
@@ -110,6 +114,13 @@ class EpisodePanels:
         for patch in (self.fov, self.mark_influencee, self.mark_influencer):
             patch.set_visible(False)
             self.ax_map.add_patch(patch)
+        # with communication: the symbol each agent says, beside it on the map
+        outline_text = [patheffects.withStroke(linewidth=2.0, foreground="black")]
+        self.symbol_labels = [
+            self.ax_map.text(0, 0, "", fontsize=FONTS["view"] - 1, color="white", ha="left", va="bottom",
+                             fontweight="bold", path_effects=outline_text, clip_on=True)
+            for _ in range(ep.num_agents if ep.communicates else 0)
+        ]
         self._plot_series()
         self.step = -1
         self.draw(step)
@@ -175,6 +186,13 @@ class EpisodePanels:
             ax.set_ylabel("influence", fontsize=FONTS["label"])
             title = "influence of each influencer on each influencee"
             legend_title = "from → to"
+        elif ep.has_message_influence:
+            given = ep.message_influence_given()[s]  # [T, N]
+            for agent in range(ep.num_agents):
+                ax.plot(steps, given[:, agent], color=agent_colour(agent), linewidth=1.0, label=f"agent {agent}")
+            ax.set_ylabel("influence", fontsize=FONTS["label"])
+            title = "influence of each agent's symbol on the others' next actions"
+            legend_title = "speaker"
         else:
             for agent in range(ep.num_agents):
                 ax.plot(steps, self.returns[:, agent], color=agent_colour(agent), linewidth=1.2, label=f"agent {agent}")
@@ -198,10 +216,13 @@ class EpisodePanels:
             return None, None
         if self.outline != AUTO:
             return None, int(self.outline)
-        if not ep.has_influence:
-            return None, None
-        k, j = np.unravel_index(np.argmax(ep.influence[self.index, step]), ep.influence.shape[2:])
-        return int(k), int(ep.influencers + j)
+        if ep.has_influence:
+            k, j = np.unravel_index(np.argmax(ep.influence[self.index, step]), ep.influence.shape[2:])
+            return int(k), int(ep.influencers + j)
+        if ep.has_message_influence:  # the speaker and the listener of the step's most influential symbol
+            k, jj = np.unravel_index(np.argmax(ep.message_influence[self.index, step]), ep.message_influence.shape[2:])
+            return int(k), ep.listeners(int(k))[int(jj)]
+        return None, None
 
     def draw(self, step: int) -> None:
         """Show step `step` (updates the artists; `png()` renders)."""
@@ -212,10 +233,15 @@ class EpisodePanels:
         for agent, image in enumerate(self.view_images):
             image.set_data(self._rgb(ep.views[s, t, agent]))
             reward = ep.rewards[s, t, agent]
+            who = f"agent {agent} says {ep.messages[s, t, agent]}" if ep.communicates else f"agent {agent}"
             self.ax_views[agent].set_title(
-                f"agent {agent}\n{action_label(names[ep.actions[s, t, agent]])}\n"
+                f"{who}\n{action_label(names[ep.actions[s, t, agent]])}\n"
                 f"r {reward:+g}, return {self.returns[t, agent]:g}",
                 fontsize=FONTS["view"], color="black", pad=3, linespacing=1.15)
+        for agent, label in enumerate(self.symbol_labels):
+            row, col = ep.pos[s, t, agent]
+            label.set_position((col + 0.45, row - 0.45))
+            label.set_text(str(ep.messages[s, t, agent]))
         influencer, watched = self.outlined(t)
         title = f"{ep.config} [{ep.preset}], training seed {self.seed}: step {t} of {ep.num_steps}"
         subtitle = "each view: the agent's 15 × 15 window, turned so that it faces up; r: its reward at the step"
@@ -233,9 +259,14 @@ class EpisodePanels:
             row, col = ep.pos[s, t, influencer]
             self.mark_influencer.set_xy((col - 0.5, row - 0.5))
             self.mark_influencer.set_visible(True)
-            value = ep.influence[s, t, influencer, watched - ep.influencers]
-            subtitle = (f"agent {watched} (yellow, its field of view outlined) is the most influenced, "
-                        f"by agent {influencer} (white): {value:.3g}")
+            if ep.has_influence:
+                value = ep.influence[s, t, influencer, watched - ep.influencers]
+                subtitle = (f"agent {watched} (yellow, its field of view outlined) is the most influenced, "
+                            f"by agent {influencer} (white): {value:.3g}")
+            else:
+                value = ep.message_influence[s, t, influencer, ep.listeners(influencer).index(watched)]
+                subtitle = (f"agent {influencer}'s symbol (white) influences agent {watched}'s next action most "
+                            f"(yellow, view outlined): {value:.3g}")
         self.title.set_text(title)
         self.subtitle.set_text(subtitle)
         self.cursor.set_xdata([t, t])
@@ -249,13 +280,22 @@ class EpisodePanels:
 
 def step_table(episodes: Episodes, seed: int, step: int) -> str:
     """An HTML table of every agent at one step: role, position, facing, action, reward,
-    return so far, and the influence it exerts (influencers) or receives (influencees)."""
+    return so far, and the influence it exerts (influencers) or receives (influencees). With
+    communication, the symbol it says; with influential communication, the influence of that
+    symbol on each listener's next action (speaker → listener), its total, and the total
+    influence on its own next action of the symbols the others say."""
     ep = episodes
     s, t = ep.seed_index(seed), ep.check_step(step)
     returns = ep.returns()[s, t]
     header = ["agent", "role", "row, col", "facing", "action", "reward", "return"]
     if ep.has_influence:
         header.append("influence (given / received)")
+    if ep.communicates:
+        header.append("says")
+    if ep.has_message_influence:
+        header += ["its symbol's influence on each listener's next action", "total",
+                   "the others' symbols' influence on its next action"]
+        received = ep.message_influence_received()[s, t]
     rows = []
     for agent in range(ep.num_agents):
         r, g, b = palette.AGENT_COLOURS[agent]
@@ -269,6 +309,12 @@ def step_table(episodes: Episodes, seed: int, step: int) -> str:
                 cells.append(f"{ep.influence[s, t, agent].sum():.3g}")
             else:
                 cells.append(f"{ep.influence[s, t, :, agent - ep.influencers].sum():.3g}")
+        if ep.communicates:
+            cells.append(str(ep.messages[s, t, agent]))
+        if ep.has_message_influence:
+            pairs = ep.message_influence[s, t, agent]
+            cells.append(", ".join(f"→ {j}: {v:.3g}" for j, v in zip(ep.listeners(agent), pairs)))
+            cells += [f"{pairs.sum():.3g}", f"{received[agent]:.3g}"]
         rows.append("<tr>" + "".join(f"<td>{c if '<span' in str(c) else html.escape(str(c))}</td>" for c in cells) + "</tr>")
     head = "<tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
     return f'<table style="font-size:90%"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
@@ -456,11 +502,12 @@ class EpisodeExplorer:
         ep = self.episodes
         self.status.value = self._run_summary()
         agents = [(f"agent {i}'s view", i) for i in range(ep.num_agents)]
-        first = [("most influenced", AUTO)] if ep.has_influence else []
+        influence = ep.has_influence or ep.has_message_influence
+        first = [("most influenced", AUTO)] if influence else []
         self.panels, self._loading = None, True
         try:  # the menus' observers wait until everything is set
             self.outline_menu.options = first + [("none", None)] + agents
-            self.outline_menu.value = AUTO if ep.has_influence else None
+            self.outline_menu.value = AUTO if influence else None
             self.seed_menu.options = [(str(s), s) for s in ep.seeds]
             self.seed_menu.value = ep.seeds[0]
             self.play.max = self.slider.max = ep.num_steps - 1
@@ -472,7 +519,9 @@ class EpisodeExplorer:
         ep = self.episodes
         return (f"<b>{html.escape(ep.config)}</b> on preset {html.escape(ep.preset)}: agents trained for "
                 f"{ep.trained_steps:,} env steps per training seed, one recorded game of {ep.num_steps} steps per "
-                f"training seed ({', '.join(map(str, ep.seeds))}).")
+                f"training seed ({', '.join(map(str, ep.seeds))})."
+                + (f" Each step every agent says one of {ep.vocabulary} symbols, heard by all at the next step."
+                   if ep.communicates else ""))
 
     def status_text(self) -> str:
         """The status line: the run, then the game shown. The training seed is the seed whose

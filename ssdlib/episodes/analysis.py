@@ -63,7 +63,8 @@ def _one_seed(episodes: Episodes, index: int) -> Episodes:
     sl = slice(index, index + 1)
     return replace(episodes, seeds=[episodes.seeds[index]], maps=episodes.maps[sl], views=episodes.views[sl],
                    pos=episodes.pos[sl], orient=episodes.orient[sl], actions=episodes.actions[sl],
-                   rewards=episodes.rewards[sl], influence=episodes.influence[sl], exerted=episodes.exerted[sl])
+                   rewards=episodes.rewards[sl], influence=episodes.influence[sl], exerted=episodes.exerted[sl],
+                   messages=episodes.messages[sl], message_influence=episodes.message_influence[sl])
 
 
 def influence_by_step(episodes: Episodes, steps: int = 10) -> pd.DataFrame:

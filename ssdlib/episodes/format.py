@@ -10,7 +10,8 @@ from ..envs.views import views_from_maps
 from ..runs import atomic_write
 
 EPISODES_FILE = "episodes.npz"
-FORMAT_VERSION = 2  # 2: influence in float64, with `exerted`
+FORMAT_VERSION = 3  # 2: influence in float64, with `exerted`; 3: `messages`, `message_influence`, `vocabulary`
+READABLE_FORMATS = (2, 3)  # a format-2 file reads as a run without communication
 
 
 @dataclass
@@ -27,6 +28,18 @@ class Episodes:
     in a divergence that is never negative (KL where the reward uses PMI, else the same
     values), on which moments and sparsity are ranked. K is `influencers`, 0 (and influence of
     size 0) when the condition computes no centralised influence reward.
+
+    With communication (paper section 5; `vocabulary` V > 0 symbols): messages: int64 [S, T, N],
+    the symbol 0..V-1 each agent said at step t (heard by every agent at step t + 1);
+    message_influence: float64 [S, T, N, N-1], the influence of speaker k's symbol said at step t
+    on the action at step t + 1 of its jj-th other agent (the others in index order, skipping
+    k: listener jj + (jj >= k)), in the divergence the reward uses, as the trainer credits it
+    to the symbol (before beta and the curriculum). The symbols said at an episode's last step
+    (its horizon) are heard by nobody, since every game then starts again in silence: their
+    influence is 0. Without communication (and in files of format 2) `vocabulary` is 0,
+    messages has shape [S, T, 0] and message_influence [S, T, 0, N-1]; a run that communicates
+    without an influence reward on its symbols (the comm baseline) records its messages and a
+    message_influence of shape [S, T, 0, N-1] (no speaker measured, as `influence` has K = 0).
 
     `seeds` are the run's training seeds, in the order of the first axis; `replay_seed` seeds the
     fresh games and the action sampling; `checkpoint` identifies the weights that played
@@ -51,6 +64,16 @@ class Episodes:
     replay_seed: int = 0
     trained_steps: int = 0
     checkpoint: str = ""
+    vocabulary: int = 0
+    messages: np.ndarray | None = None  # None: no communication, [S, T, 0]
+    message_influence: np.ndarray | None = None  # None: not measured, [S, T, 0, N-1]
+
+    def __post_init__(self) -> None:
+        s, t, n = self.pos.shape[:3]
+        if self.messages is None:
+            self.messages = np.zeros((s, t, 0), np.int64)
+        if self.message_influence is None:
+            self.message_influence = np.zeros((s, t, 0, max(n - 1, 0)), np.float64)
 
     @property
     def num_seeds(self) -> int:
@@ -75,6 +98,36 @@ class Episodes:
     @property
     def has_influence(self) -> bool:
         return self.influencers > 0 and self.influence.size > 0
+
+    @property
+    def communicates(self) -> bool:
+        """Whether the agents said symbols (`messages` is recorded)."""
+        return self.vocabulary > 0 and self.messages.shape[2] > 0
+
+    @property
+    def has_message_influence(self) -> bool:
+        """Whether the influence of each symbol on the others' next actions is recorded."""
+        return self.communicates and self.message_influence.shape[2] > 0
+
+    def listeners(self, speaker: int) -> list[int]:
+        """The agents on the last axis of message_influence[:, :, speaker]: the others, in index order."""
+        return [j for j in range(self.num_agents) if j != speaker]
+
+    def message_influence_given(self) -> np.ndarray:
+        """The influence of each agent's symbol of step t on all the others' actions of step
+        t + 1, summed over listeners (its symbol's influence reward c^k), float64 [S, T, N]."""
+        return self.message_influence.sum(axis=3)
+
+    def message_influence_received(self) -> np.ndarray:
+        """The influence on each agent's action of step t + 1 of the symbols the others said at
+        step t, summed over speakers, float64 [S, T, N] (zeros [S, T, 0] when not measured)."""
+        if not self.has_message_influence:
+            return np.zeros(self.message_influence.shape[:2] + (0,), np.float64)
+        received = np.zeros(self.message_influence.shape[:3], np.float64)
+        for k in range(self.num_agents):
+            for jj, j in enumerate(self.listeners(k)):
+                received[:, :, j] += self.message_influence[:, :, k, jj]
+        return received
 
     def seed_index(self, seed: int) -> int:
         """Index on the first axis of the game played by the agents of training seed `seed`."""
@@ -124,7 +177,10 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
         "influencers": int(episodes.influencers), "action_names": list(episodes.action_names),
         "preset": episodes.preset, "replay_seed": int(episodes.replay_seed),
         "trained_steps": int(episodes.trained_steps), "checkpoint": episodes.checkpoint,
+        "vocabulary": int(episodes.vocabulary),
     }
+    if episodes.messages.size and not 0 <= episodes.messages.min() <= episodes.messages.max() < 2**15:
+        raise ValueError("messages must be symbols 0..32767")
     arrays = {
         "meta": np.array(json.dumps(meta)),
         "map_deltas": delta,
@@ -134,6 +190,8 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
         "rewards": episodes.rewards.astype(np.float32),
         "influence": episodes.influence.astype(np.float64),  # exact: influence is a difference of tiny numbers
         "exerted": episodes.exerted.astype(np.float64),
+        "messages": episodes.messages.astype(np.int16),
+        "message_influence": episodes.message_influence.astype(np.float64),
     }
 
     def write(tmp: str) -> None:
@@ -146,14 +204,17 @@ def save_episodes(episodes: Episodes, path: str | Path) -> Path:
 
 
 def load_episodes(path: str | Path) -> Episodes:
-    """Read episodes written by `save_episodes` (views recomputed from the maps)."""
+    """Read episodes written by `save_episodes` (views recomputed from the maps); a file of
+    format 2 (before communication) reads with vocabulary 0 and empty messages and
+    message_influence."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no recorded episodes {str(path)!r}: record them with ssdlib.episodes.recording.ensure_episodes")
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
-        if meta.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{str(path)!r} has episodes format {meta.get('format')!r}, expected {FORMAT_VERSION}")
+        version = meta.get("format")
+        if version not in READABLE_FORMATS:
+            raise ValueError(f"{str(path)!r} has episodes format {version!r}, expected one of {READABLE_FORMATS}")
         maps = np.bitwise_xor.accumulate(data["map_deltas"], axis=1).astype(np.uint8)
         pos, orient = data["pos"].astype(np.int64), data["orient"].astype(np.int64)
         return Episodes(
@@ -164,10 +225,14 @@ def load_episodes(path: str | Path) -> Episodes:
             influencers=meta["influencers"],
             action_names=tuple(meta["action_names"]), preset=meta["preset"], replay_seed=meta["replay_seed"],
             trained_steps=meta["trained_steps"], checkpoint=meta["checkpoint"],
+            vocabulary=int(meta.get("vocabulary", 0)),
+            messages=data["messages"].astype(np.int64) if "messages" in data else None,
+            message_influence=data["message_influence"].astype(np.float64) if "message_influence" in data else None,
         )
 
 
 def recording_format(path: str | Path) -> int | None:
-    """The format version of a recording file (an older one is recorded again when it can be)."""
+    """The format version of a recording file (`ensure_episodes` records an older one again,
+    when it can, only where that version lacks what the run records)."""
     with np.load(path, allow_pickle=False) as data:
         return json.loads(str(data["meta"])).get("format")

@@ -3,11 +3,14 @@
 `record_episodes` replays a run without learning (sampling actions, as in training) and
 stores per step what the agents saw and did: the full map at the start of the step, positions,
 facings, actions, extrinsic rewards and, for influence conditions, the influence of each
-influencer on each influencee (paper Eq. 1/3, before the weight beta and the curriculum).
+influencer on each influencee (paper Eq. 1/3, before the weight beta and the curriculum);
+with communication the symbol each agent said and, for influential communication, the
+influence of each symbol on every other agent's next action.
 `ensure_episodes` caches it as RUN/episodes.npz, tied to the run's checkpoint.
 """
 
 import hashlib
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,7 +33,13 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
     (default: the whole episode, the env's horizon), sampling their actions, without learning.
 
     `seed` seeds the fresh games and the sampling (the trainer itself is left untouched), so
-    the same trainer and seed give the same episodes."""
+    the same trainer and seed give the same episodes.
+
+    With communication the symbols said are recorded (`Episodes.messages`) and, where the
+    reward measures their influence, the influence of the symbols of step t on the actions
+    of step t + 1 (`Episodes.message_influence`), which the trainer computes when acting at
+    step t + 1: for the last recorded step the agents act once more on the last observation
+    (the env is not stepped), as the next step of the game would."""
     from ..training.replay import (
         replay_view,  # the trainer stack is only needed to record
     )
@@ -46,8 +55,13 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
     h, w, hw = env.height, env.width, env.height * env.width
     has_influence = trainer.config.reward.scheme == "influence" and trainer.K > 0
     k = trainer.K if has_influence else 0
-    record: dict[str, list[torch.Tensor]] = {key: [] for key in ("maps", "views", "pos", "orient", "actions", "rewards", "influence", "exerted")}
-    for _ in range(steps):
+    communicates = view.net.communicates
+    message_influence = (communicates and trainer.config.reward.scheme == "influence"
+                         and trainer.config.reward.influence_source == "communication")
+    keys = ("maps", "views", "pos", "orient", "actions", "rewards", "influence", "exerted", "messages",
+            "message_influence")
+    record: dict[str, list[torch.Tensor]] = {key: [] for key in keys}
+    for t in range(steps):
         record["maps"].append(env._image()[:, :hw].reshape(-1, h, w))
         record["views"].append(view.state.obs.image)
         record["pos"].append(torch.stack((env.state.pos // w, env.state.pos % w), dim=-1))
@@ -59,6 +73,12 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
         if has_influence:
             record["influence"].append(out.influence.pairs)
             record["exerted"].append(out.influence.nonnegative)
+        if communicates:
+            record["messages"].append(view.to_games(out.transition.message))  # [S, N]
+        if message_influence and t > 0:  # acting at step t measures the symbols of step t - 1
+            record["message_influence"].append(out.influence.pairs)  # [S, N (speaker), N-1]
+    if message_influence:  # the last step's symbols: act once more, without stepping the games
+        record["message_influence"].append(view.act(view.state.obs, view.state.memory).influence.pairs)
 
     def stacked(key: str, dtype) -> np.ndarray:
         """steps of [S, ...] -> [S, T, ...]."""
@@ -74,7 +94,9 @@ def record_episodes(trainer, seed: int = 0, steps: int | None = None) -> Episode
         orient=stacked("orient", np.int64), actions=stacked("actions", np.int64),
         rewards=stacked("rewards", np.float32), influence=influence, exerted=exerted, influencers=k,
         action_names=tuple(env.action_names), preset=trainer.preset.name, replay_seed=seed,
-        trained_steps=int(trainer.env_steps),
+        trained_steps=int(trainer.env_steps), vocabulary=int(view.net.vocabulary) if communicates else 0,
+        messages=stacked("messages", np.int64) if communicates else None,
+        message_influence=stacked("message_influence", np.float64) if message_influence else None,
     )
 
 
@@ -90,15 +112,35 @@ def checkpoint_digest(run_folder: str | Path) -> str:
     return digest.hexdigest()[:16]
 
 
+def run_communicates(run_folder: str | Path) -> bool:
+    """Whether the run in `run_folder` communicates (its config.json has a vocabulary); False
+    without a readable config.json."""
+    try:
+        resolved = json.loads((Path(run_folder) / "config.json").read_text())
+        return int(resolved["config"].get("model", {}).get("vocabulary", 0)) > 0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
+def recording_is_current(run_folder: str | Path) -> bool:
+    """Whether RUN/episodes.npz holds everything a recording of the run holds now: format
+    FORMAT_VERSION, or format 2 for a run without communication (format 3 only added what
+    communicating runs record), so that recordings made before it stay valid."""
+    folder = Path(run_folder)
+    version = recording_format(folder / EPISODES_FILE)
+    return version == FORMAT_VERSION or (version == 2 and not run_communicates(folder))
+
+
 def ensure_episodes(run_folder: str | Path, device: str = "cpu", seed: int = 0) -> Episodes:
     """The recorded episodes of a run: RUN/episodes.npz when it holds a recording of the run's
     current checkpoint with this `seed`, else recorded now (`record_episodes`, whole episodes)
-    and saved there. A run retrained or trained further since is recorded again; a folder with
-    a recording but no checkpoint returns the recording."""
+    and saved there. A run retrained or trained further since is recorded again, and so is a
+    recording of an older format that lacks what the run records (`recording_is_current`); a
+    folder with a recording but no checkpoint returns the recording."""
     folder = Path(run_folder)
     path = folder / EPISODES_FILE
     digest = checkpoint_digest(folder)
-    if path.is_file() and (not digest or recording_format(path) == FORMAT_VERSION):
+    if path.is_file() and (not digest or recording_is_current(folder)):
         episodes = load_episodes(path)
         if not digest or (episodes.checkpoint == digest and episodes.replay_seed == seed):
             return episodes
