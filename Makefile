@@ -45,5 +45,5 @@ bench: setup
 	mkdir -p results/bench
 	( $(PY) -m ssdlib.bench env --env cleanup --sweep 1,64,256,1024,4096 && \
 	  $(PY) -m ssdlib.bench env --env harvest --sweep 1,64,256,1024,4096 ) | tee results/bench/env_cpu.jsonl
-	( $(PY) -m ssdlib.bench train --config cleanup_a3c cleanup_influence harvest_a3c harvest_influence cleanup_moa_baseline cleanup_moa_influence harvest_moa_baseline harvest_moa_influence --num-envs 64 --iterations 4 && \
+	( $(PY) -m ssdlib.bench train --config cleanup_a3c cleanup_influence harvest_a3c harvest_influence cleanup_moa_baseline cleanup_moa_influence harvest_moa_baseline harvest_moa_influence cleanup_comm_baseline cleanup_comm_influence harvest_comm_baseline harvest_comm_influence --num-envs 64 --iterations 4 && \
 	  $(PY) -m ssdlib.bench train --config box_trapped_a3c box_trapped_influence --num-envs 64 --seeds 3 --iterations 4 ) | tee results/bench/train_cpu.jsonl

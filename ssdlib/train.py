@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .hardware import resolve_device
 from .runs import atomic_write, git_commit, provenance, write_json, write_metrics
@@ -47,10 +46,28 @@ def resolved_config(config_name: str, preset_name: str, seeds: list[int]) -> dic
     return {"config": config.to_dict(), "preset": preset.record(), "seeds": seeds}
 
 
+class _NoBar:
+    """Stands in for a tqdm bar without progress (tqdm is then not imported: ssdlib.gpu_run
+    runs where only torch, numpy, pandas, pyarrow and matplotlib are installed)."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def train(config_name: str, preset_name: str, seeds: list[int], device: str, out: Path,
-          restart: bool = False, progress: bool = True, max_iterations: int | None = None) -> Path:
+          restart: bool = False, progress: bool = True, max_iterations: int | None = None,
+          deadline: float | None = None) -> Path:
     """Train (or resume) a run into `out`; returns `out`. `max_iterations` stops early
-    (for tests of resumption), leaving a checkpoint."""
+    (for tests of resumption), leaving a checkpoint. `deadline` (a `time.monotonic()` time)
+    stops early too, with a checkpoint saved before it: before each iteration, when the
+    longest of the last iterations plus the last save would end past it. With a deadline the
+    checkpoint is saved every `checkpoint_seconds`, mid-episode too (a short slot may be cut)."""
     resolved = resolved_config(config_name, preset_name, seeds)
     config = load_config(config_name)
     preset = get_preset(preset_name, config.env)
@@ -72,27 +89,42 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
         return out
 
     def save() -> None:
+        nonlocal save_seconds
+        started = time.monotonic()
         write_metrics(out / "metrics.parquet", trainer.episodes)
         atomic_write(checkpoint, lambda tmp: torch.save(trainer.state.checkpoint(), tmp))
         steps_per_s = trainer.env_steps * len(seeds) / max(trainer.state.wall_time, 1e-9)
         write_json(out / "provenance.json", provenance(
             device, git_commit=commit, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.state.wall_time,
             env_steps_per_s=steps_per_s, agent_steps_per_s=steps_per_s * config.num_agents))
+        save_seconds = time.monotonic() - started
 
-    bar = tqdm(total=preset.total_steps, initial=trainer.env_steps, unit="step", disable=not progress,
-               desc=f"{config.name} [{preset.name}] seeds {seeds[0]}..{seeds[-1]}", dynamic_ncols=True)
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=preset.total_steps, initial=trainer.env_steps, unit="step",
+                   desc=f"{config.name} [{preset.name}] seeds {seeds[0]}..{seeds[-1]}", dynamic_ncols=True)
+    else:
+        bar = _NoBar()
     recent: deque[float] = deque(maxlen=10 * len(seeds))
-    last_save, iterations = time.monotonic(), 0
+    durations: deque[float] = deque(maxlen=10)  # of the last iterations, for the deadline
+    last_save, iterations, save_seconds = time.monotonic(), 0, 0.0
     while trainer.env_steps < preset.total_steps:
+        if deadline is not None and time.monotonic() + (max(durations, default=0.0) + save_seconds) > deadline:
+            if iterations:
+                save()
+            bar.close()
+            return out
         before, episodes_before = trainer.env_steps, len(trainer.episodes)
+        started = time.monotonic()
         trainer.train_iteration()
+        durations.append(time.monotonic() - started)
         iterations += 1
         recent.extend(row["collective_reward"] for row in trainer.episodes[episodes_before:])
         bar.update(trainer.env_steps - before)
         bar.set_postfix(steps_per_s=f"{trainer.env_steps * len(seeds) / max(trainer.state.wall_time, 1e-9):,.0f}",
                         collective=f"{np.mean(recent):.1f}" if recent else "-")
         finished_episode = len(trainer.episodes) > episodes_before
-        if finished_episode and time.monotonic() - last_save >= preset.checkpoint_seconds:
+        if (finished_episode or deadline is not None) and time.monotonic() - last_save >= preset.checkpoint_seconds:
             save()
             last_save = time.monotonic()
         if max_iterations is not None and iterations >= max_iterations:

@@ -45,6 +45,9 @@ PRESETS = {
     "cpu": Preset("cpu", total_steps=320_000, num_envs=32, checkpoint_seconds=60.0,
                   steps_by_env=(("box_trapped", 2_000_000),)),
     "gpu": Preset("gpu", total_steps=100_000_000, num_envs=1024),
+    # `python -m ssdlib.gpu_run`: trained slot by slot on one GPU, 5 seeds at once (2,560 games);
+    # 40 episodes of 512 games per seed (>= 2e7 steps), checkpointed every minute
+    "campaign": Preset("campaign", total_steps=20_480_000, num_envs=512, checkpoint_seconds=60.0),
     "paper": Preset("paper", total_steps=500_000_000, num_envs=1024),
 }
 
