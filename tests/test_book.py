@@ -94,9 +94,10 @@ def test_box_trapped_notebook_outputs(smoke_book) -> None:
 
 def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
     figures = {name: {p.stem for p in (smoke_book.results / "figures" / name).glob("*.png")}
-               for name in ("experiment1", "experiment3", "baselines", "results")}
+               for name in ("experiment1", "experiment2", "experiment3", "baselines", "results")}
     assert figures == {
         "experiment1": {"figure1_collective_reward", "figure16_equality_weighted"},
+        "experiment2": {"figure4_collective_reward", "figure5_communication", "listening"},
         "experiment3": {"figure7_collective_reward", "moa_accuracy", "listening", "influence_sparsity"},
         "baselines": {"figure15_collective_reward", "equality"},
         "results": {"table4_smoke"},
@@ -108,7 +109,7 @@ def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
     baselines = pd.read_csv(tables / "baselines" / "table4_baselines.csv")
     assert set(baselines.config) == {f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("prosocial", "inequity_aversion")}
     table4 = pd.read_csv(tables / "results" / "table4_smoke.csv")
-    assert len(table4) == 14 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750, 392, 588}
+    assert len(table4) == 18 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750, 166, 951, 392, 588}
 
 
 def test_schelling_notebook_outputs(smoke_book) -> None:

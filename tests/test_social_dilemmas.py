@@ -110,7 +110,6 @@ def test_book_forms_of_table4_name_what_produced_each_cell() -> None:
     book = sd.table4_book(table).set_index("model")
     assert book.loc["basic influence", "Harvest, paper"] == "1,073"
     assert book.loc["A3C", "Cleanup, ours"] == "9 ± 1 (cpu, 3.2e+05 steps, 2/2 seeds)"
-    assert book.loc["influence – communication", "Cleanup, ours"] == "not run here"
     assert "visible actions" not in book.index  # not in the table: not a row
     formatted = sd.format_table4(table)
     assert formatted.loc[0, "ours"] == "9 ± 1" and formatted.loc[0, "paper"] == "89"
@@ -172,7 +171,8 @@ def test_experiment3_conditions_are_configs_with_the_papers_table4_references() 
     assert sd.config_label("harvest_moa_influence") == "Harvest, influence MOA"
     assert {g: sd.PAPER_TABLE4[g]["moa_influence"] for g in sd.GAMES} == {"cleanup": 392, "harvest": 588}
     assert sd.PAPER_TABLE4["cleanup"]["moa_baseline"] is None
-    assert list(sd.PAPER_ONLY_TABLE4) == ["influence – communication"]  # Experiment III is ours now
+    assert {g: sd.PAPER_TABLE4[g]["comm_influence"] for g in sd.GAMES} == {"cleanup": 166, "harvest": 951}
+    assert set(sd.EXPERIMENT_II) == {"a3c", "comm_baseline", "comm_influence"}
     colours = [condition_colour(sd.config_name("cleanup", c)) for c in sd.CONDITIONS]
     assert len(set(colours)) == len(colours)  # one colour per condition, e.g. in the Table 4 bars
 
@@ -183,11 +183,10 @@ def test_table4_book_has_our_moa_rows_beside_the_papers() -> None:
     table = sd.table4(sd.final_rewards(frame), runs_for(configs, steps=320_000))
     assert list(table.condition[:3]) == ["A3C", "MOA baseline", "influence MOA"]
     book = sd.table4_book(table).set_index("model")
-    assert list(book.index) == ["A3C", "MOA baseline", "influence MOA", "influence – communication"]
+    assert list(book.index) == ["A3C", "MOA baseline", "influence MOA"]
     assert book.loc["influence MOA", "Cleanup, paper"] == "392" and book.loc["influence MOA", "Harvest, paper"] == "588"
     assert book.loc["MOA baseline", "Harvest, paper"] == "–"
     assert book.loc["influence MOA", "Cleanup, ours"].endswith("(cpu, 3.2e+05 steps, 2/2 seeds)")
-    assert book.loc["influence – communication", "Cleanup, ours"] == "not run here"
 
 
 def test_agent_mean_reads_only_the_per_agent_columns_of_its_prefix() -> None:

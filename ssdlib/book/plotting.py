@@ -44,6 +44,8 @@ CONDITION_COLOURS = {
     "inequity_aversion": "#d55e00",
     "ppo": "#ca9161",
     "comm": "#fbafe4",
+    "comm_influence": "#fbafe4",  # the communication family's pink
+    "comm_baseline": "#949494",  # mid grey: apart from the MOA baseline's dark grey in Table 4
     "moa": "#56b4e9",
     "moa_baseline": "#404040",  # dark grey: the MOA architecture without the influence reward
     "moa_influence": "#56b4e9",  # sky blue, the MOA family's colour

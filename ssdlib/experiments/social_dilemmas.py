@@ -25,8 +25,9 @@ from .. import metrics as m
 GAMES = ("cleanup", "harvest")
 EXPERIMENT_I = {"a3c": "A3C", "visible": "visible actions", "influence": "basic influence"}
 BASELINES = {"prosocial": "prosocial (η = 0.85)", "inequity_aversion": "inequity aversion"}
+EXPERIMENT_II = {"a3c": "A3C", "comm_baseline": "communication baseline", "comm_influence": "influential communication"}
 EXPERIMENT_III = {"a3c": "A3C", "moa_baseline": "MOA baseline", "moa_influence": "influence MOA"}
-CONDITIONS = EXPERIMENT_I | BASELINES | EXPERIMENT_III
+CONDITIONS = EXPERIMENT_I | EXPERIMENT_II | BASELINES | EXPERIMENT_III
 # Conditions whose policy LSTM sees the other agents' previous actions: the ones in which the
 # "listening" diagnostic (the action-specific input weights) is recorded.
 LISTENING_CONDITIONS = ("visible", "influence", "moa_baseline", "moa_influence")
@@ -35,16 +36,10 @@ PAPER_WINDOW = 200  # the paper's sliding window for its error bars
 
 # Supplement Table 4, the paper's final collective reward (references only; None: not reported)
 PAPER_TABLE4: dict[str, dict[str, float | None]] = {
-    "cleanup": {"a3c": 89, "visible": None, "influence": 190, "prosocial": None, "inequity_aversion": 275,
-                "moa_baseline": None, "moa_influence": 392},
-    "harvest": {"a3c": 485, "visible": None, "influence": 1073, "prosocial": None, "inequity_aversion": 750,
-                "moa_baseline": None, "moa_influence": 588},
-}
-
-
-# Table 4 rows of the paper's Experiment II, which this book does not train (yet)
-PAPER_ONLY_TABLE4 = {
-    "influence – communication": {"cleanup": 166, "harvest": 951},
+    "cleanup": {"a3c": 89, "visible": None, "influence": 190, "comm_baseline": None, "comm_influence": 166,
+                "prosocial": None, "inequity_aversion": 275, "moa_baseline": None, "moa_influence": 392},
+    "harvest": {"a3c": 485, "visible": None, "influence": 1073, "comm_baseline": None, "comm_influence": 951,
+                "prosocial": None, "inequity_aversion": 750, "moa_baseline": None, "moa_influence": 588},
 }
 
 
@@ -198,7 +193,7 @@ def format_table4(table: pd.DataFrame) -> pd.DataFrame:
 def table4_book(table: pd.DataFrame) -> pd.DataFrame:
     """Table 4 as the results chapter prints it: one row per model, per game our cell
     ('mean ± sd (preset, steps per seed, seeds kept/trained)') beside the paper's number;
-    the paper's rows for models not trained here are kept, with our cell saying so."""
+    models in no row of `table` are left out."""
     def cell(row: pd.Series) -> str:
         sd_text = "" if math.isnan(row["ours sd"]) else f" ± {row['ours sd']:,.0f}"
         return (f"{row['ours']:,.0f}{sd_text} ({row['preset']}, {row['steps per seed']:.2g} steps, "
@@ -216,12 +211,6 @@ def table4_book(table: pd.DataFrame) -> pd.DataFrame:
             condition = next(k for k, v in CONDITIONS.items() if v == label)
             row[f"{game.capitalize()}, ours"] = cell(found.iloc[0]) if len(found) else "not run"
             row[f"{game.capitalize()}, paper"] = paper(PAPER_TABLE4[game][condition])
-        rows.append(row)
-    for label, values in PAPER_ONLY_TABLE4.items():
-        row = {"model": label}
-        for game in GAMES:
-            row[f"{game.capitalize()}, ours"] = "not run here"
-            row[f"{game.capitalize()}, paper"] = paper(values[game])
         rows.append(row)
     return pd.DataFrame(rows)
 
