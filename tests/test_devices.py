@@ -44,4 +44,4 @@ def test_cli_help_shows_defaults(capsys):
     text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     for default in ("(default: smoke)", "(default: 0)", "(default: cpu)"):
         assert default in text
-    assert "smoke, cpu, gpu, paper" in text
+    assert "smoke, cpu, gpu, campaign, paper" in text

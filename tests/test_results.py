@@ -92,7 +92,7 @@ def test_unknown_config_or_preset_is_named_with_the_valid_ones(results_dir):
             call()
     for call in (lambda: results.ensure_run("box_trapped_a3c", "fast", [0], results_dir),
                  lambda: results.load_metrics(["box_trapped_a3c"], "fast", results_dir)):
-        with pytest.raises(ValueError, match="unknown preset 'fast'; choose from smoke, cpu, gpu, paper"):
+        with pytest.raises(ValueError, match="unknown preset 'fast'; choose from smoke, cpu, gpu, campaign, paper"):
             call()
 
 
