@@ -122,6 +122,20 @@ def test_schelling_notebook_outputs(smoke_book) -> None:
     assert (table.games == notebook_parameters("smoke")["num_games"]).all()
 
 
+def test_robustness_notebook_trains_its_smoke_sweeps_and_pools_the_top_settings(smoke_book) -> None:
+    figures = {p.stem for p in (smoke_book.results / "figures" / "robustness").glob("*.png")}
+    assert figures == {"figure17_top_settings"}
+    tables = smoke_book.results / "tables" / "robustness"
+    summary = pd.read_csv(tables / "sweep_summary.csv")
+    configs = [f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("a3c", "visible", "influence")]
+    assert list(summary.config) == [c for c in configs for _ in range(2)]  # the smoke sweeps: 2 settings
+    assert (summary.status == "done").all() and (summary.env_steps_per_seed == 1_600).all()
+    for config in configs:
+        assert (smoke_book.results / "sweeps" / f"robustness_{config}" / "smoke" / "run-001" / "done").is_file()
+    final = pd.read_csv(tables / "top_settings_final.csv")
+    assert list(final.config) == configs and (final.settings == 2).all() and (final.replicates == 4).all()
+
+
 def test_book_builds_and_loads_mathjax_locally(smoke_book) -> None:
     assert smoke_book.index == (smoke_book.html / "index.html").resolve()
     index = smoke_book.index.read_text()

@@ -84,7 +84,8 @@ def _assert_rendered_page(rgb: np.ndarray) -> None:
     assert 0.01 < ink.mean() < 0.5, f"dark (text) pixels: {ink.mean():.4f} of the page"
     assert (grey > 230).mean() > 0.4, "the page background is not light"
     assert grey.std() > 20
-    colours = np.unique(rgb.reshape(-1, 3), axis=0)
+    packed = (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2]
+    colours = np.unique(packed)  # one int per colour: np.unique(axis=0) takes a minute on a long page
     assert len(colours) > 200, f"only {len(colours)} distinct colours: no anti-aliased text"
     rows_with_ink = ink.any(1).mean()
     assert rows_with_ink > 0.3, "text covers too few lines of the page"

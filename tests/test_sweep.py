@@ -230,8 +230,11 @@ def test_an_interrupted_sweep_keeps_its_finished_runs_and_resumes_the_others(tmp
     spec = write_spec(tmp_path, TINY + '[grid]\n"optim.lr_init" = [0.001, 0.0015, 0.002]\n')
     out = tmp_path / "out"
     folders = [out / f"run-{i:03d}" for i in range(3)]
+    # A shell that starts pytest in the background ignores SIGINT in its children; the driver
+    # must take Ctrl-C as a terminal would deliver it.
     driver = subprocess.Popen(sweep_command(spec, out, "--address", local_ray), cwd=REPO,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and driver.poll() is None:
         if (folders[2] / "checkpoint.pt").is_file() and not (folders[2] / "done").is_file():

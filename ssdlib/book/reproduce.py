@@ -13,7 +13,9 @@ HTML with Jupyter Book.
    way); the library (every file under ssdlib/ but `__pycache__/` and hidden files); and the
    results (the files RUN_FILES of every run folder under RESULTS/runs: not the checkpoints,
    which the social-dilemma runs keep out of git and which change only with those files, and not
-   the figures and tables the notebooks write). It also holds the hash of the executed copy, so a
+   the figures and tables the notebooks write), and for the notebooks of SWEEP_READERS also those
+   files of every finished run (one with `done`) under RESULTS/sweeps, so a sweep still training
+   re-executes nothing until one of its runs finishes. It also holds the hash of the executed copy, so a
    copy that is missing or was changed by hand is executed again; `--force` executes every
    notebook. A line per notebook says whether it was up to date or why it runs. The hashes are
    taken before a notebook runs: one that trains or records a missing run changes the results,
@@ -92,6 +94,8 @@ MANIFEST = "manifest.json"  # in BOOK/generated/: the inputs each executed copy 
 BOOK_STAMP = "reproduce-sources.sha256"  # in BOOK/_build/: the sources the HTML was built from
 # What a notebook reads of a run folder (see ssdlib.runs and ssdlib.episodes).
 RUN_FILES = frozenset({"config.json", "metrics.parquet", "provenance.json", "done", "episodes.npz"})
+# Notebooks that read sweeps (RESULTS/sweeps) as well as runs.
+SWEEP_READERS = frozenset({"robustness"})
 # Parameters that cannot change a successful execution's outputs (see the module's docstring).
 UNHASHED_PARAMETERS = frozenset({"train"})
 # Papermill's record of when and for how long, per notebook and per cell: new on every execution.
@@ -314,9 +318,13 @@ def notebook_inputs(name: str, parameters: dict[str, Any], notebooks_dir: str | 
                     results_dir: str | Path = "results", library_dir: str | Path = LIBRARY_DIR) -> dict[str, str]:
     """The SHA-256 of each input of notebook NAME's execution: "notebook" (its source),
     "parameters" (but UNHASHED_PARAMETERS), "library" (the files under `library_dir`) and
-    "results" (the RUN_FILES under RESULTS/runs)."""
+    "results" (the RUN_FILES under RESULTS/runs, and for SWEEP_READERS those of the finished
+    runs under RESULTS/sweeps)."""
     hashed = {k: v for k, v in parameters.items() if k not in UNHASHED_PARAMETERS}
     runs = [p for p in _tree_files(Path(results_dir) / "runs") if p.name in RUN_FILES]
+    if name in SWEEP_READERS:
+        runs += [p for p in _tree_files(Path(results_dir) / "sweeps")
+                 if p.name in RUN_FILES and (p.parent / "done").is_file()]
     return {
         "notebook": _sha256_file(Path(notebooks_dir) / f"{name}.ipynb"),
         "parameters": hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest(),

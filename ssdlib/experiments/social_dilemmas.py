@@ -95,14 +95,15 @@ def learning_curves(metrics: pd.DataFrame, column: str = "collective_reward", co
 
 
 def plot_curves(ax, curves: pd.DataFrame, labels: dict[str, str], colours: dict[str, str],
-                ylabel: str = "collective reward") -> None:
-    """Draw each config's mean curve and its band, in the order of `labels`."""
+                ylabel: str = "collective reward", replicates: str = "seeds") -> None:
+    """Draw each config's mean curve and its band, in the order of `labels`; each label ends
+    with how many `replicates` (seeds, or settings x seeds) the band is over."""
     for config, label in labels.items():
         c = curves[curves.config == config]
         if c.empty:
             raise ValueError(f"no curve for config {config!r}; have {sorted(curves.config.unique())}")
         seeds = int(c.seeds.iloc[0])
-        ax.plot(c.env_steps, c["mean"], color=colours[config], label=f"{label} ({seeds} seeds)")
+        ax.plot(c.env_steps, c["mean"], color=colours[config], label=f"{label} ({seeds} {replicates})")
         ax.fill_between(c.env_steps, c.lower, c.upper, color=colours[config], alpha=0.18, linewidth=0)
     ax.set_xlabel("env steps per seed")
     ax.set_ylabel(ylabel)
