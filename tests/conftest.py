@@ -48,7 +48,8 @@ def _one_thread():
 def smoke_book(tmp_path_factory):
     """Execute every notebook on the smoke preset and build the book, in a temporary folder:
     a copy of book/ (without its build, executed notebooks and vendored MathJax), results in
-    the same folder, the HTML built with warnings as errors."""
+    the same folder, the HTML built with warnings as errors; two notebooks at a time, as the
+    runs they share are trained once (`results.ensure_run`)."""
     from ssdlib.book.reproduce import reproduce
 
     root = tmp_path_factory.mktemp("smoke_book")
@@ -60,7 +61,7 @@ def smoke_book(tmp_path_factory):
         mp.setenv("MPLBACKEND", "Agg")  # must not cost the notebooks their inline figures
         index = reproduce(
             "smoke", book_dir=book, results_dir=results, notebooks_dir=REPO / "notebooks",
-            npm_dir=REPO / "build" / "npm", quiet=True,
+            npm_dir=REPO / "build" / "npm", quiet=True, jobs=2,
         )
     return SimpleNamespace(root=root, book=book, results=results, index=index, html=book / "_build" / "html")
 

@@ -166,6 +166,30 @@ def test_train_alone_executes_nothing(copy, stub_execute) -> None:
     assert _execute(parameters={**PARAMETERS, "train": not PARAMETERS["train"]}) == []
 
 
+def test_parallel_executions_are_all_recorded_and_a_failure_keeps_the_others(copy, monkeypatch) -> None:
+    names = ["a", "b", "c"]
+    for name in names[1:]:
+        shutil.copy(copy / "notebooks" / "a.ipynb", copy / "notebooks" / f"{name}.ipynb")
+
+    def execute(name, parameters, book_dir, notebooks_dir):
+        if name == "b":
+            raise RuntimeError("notebook 'b' failed in cell 3")
+        out = Path(book_dir) / "generated" / f"{name}.ipynb"
+        out.write_text(name)
+        return out
+
+    monkeypatch.setattr(rb, "execute_notebook", execute)
+    with pytest.raises(RuntimeError, match="'b' failed"):
+        rb.execute_notebooks(names, {n: PARAMETERS for n in names}, "book", "notebooks", "results", "lib",
+                             force=True, jobs=3)
+    manifest = rb.read_manifest("book")
+    assert {"a", "c"} <= set(manifest) and "b" not in manifest
+    provenance = json.loads((copy / "book" / "generated" / "provenance.json").read_text())
+    assert {"a", "c"} <= set(provenance)
+    with pytest.raises(ValueError, match="jobs must be at least 1, got 0"):
+        rb.execute_notebooks(names, {n: PARAMETERS for n in names}, "book", "notebooks", "results", "lib", jobs=0)
+
+
 def test_a_notebook_gets_the_seeds_its_runs_hold() -> None:
     assert rb.notebook_parameters("cpu", notebook="box_trapped")["seeds"] == [0, 1, 2]
     assert rb.notebook_parameters("cpu", notebook="experiment1")["seeds"] == rb.SEEDS

@@ -5,6 +5,7 @@ import json
 import re
 import shlex
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,22 @@ def test_ensure_run_reuses_a_run_holding_the_seeds_or_trains_when_asked(results_
     assert results.ensure_run("box_trapped_a3c", "smoke", [0, 1], results_dir) == folder
     trained = results.ensure_run("box_trapped_a3c", "smoke", [3], tmp_path, train=True)
     assert (trained / "done").is_file() and results.run_info(trained)["seeds"] == [3]
+
+
+def test_notebooks_asking_at_once_for_a_missing_run_train_it_once(tmp_path, monkeypatch):
+    import ssdlib.train
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[0])
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(ssdlib.train, "train", counted)
+    with ThreadPoolExecutor(3) as pool:
+        folders = list(pool.map(lambda _: results.ensure_run("box_trapped_a3c", "smoke", [0], tmp_path, train=True),
+                                range(3)))
+    assert calls == ["box_trapped_a3c"] and len(set(folders)) == 1 and (folders[0] / "done").is_file()
 
 
 def test_ensure_run_names_the_seeds_a_run_lacks(results_dir):

@@ -72,6 +72,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -362,12 +363,17 @@ def stale_inputs(name: str, inputs: dict[str, str], manifest: dict[str, dict[str
 
 def execute_notebooks(names: list[str], parameters: dict[str, dict[str, Any]], book_dir: str | Path = "book",
                       notebooks_dir: str | Path = "notebooks", results_dir: str | Path = "results",
-                      library_dir: str | Path = LIBRARY_DIR, force: bool = False) -> list[str]:
+                      library_dir: str | Path = LIBRARY_DIR, force: bool = False, jobs: int = 1) -> list[str]:
     """Execute those of `names` whose inputs changed since their executed copy was made (all of
-    them with `force`), each with its `parameters[name]`, recording each execution in the
-    manifest and the provenance; returns the names executed, in order."""
+    them with `force`), each with its `parameters[name]`, `jobs` kernels at a time, recording
+    each execution in the manifest and the provenance as it finishes; returns the names
+    executed, in order. Notebooks that need the same missing run train it once: the others
+    wait for it (`results.ensure_run`). When some fail, the others still finish and are
+    recorded, then the first failure is raised."""
+    if jobs < 1:
+        raise ValueError(f"jobs must be at least 1, got {jobs}")
     manifest = read_manifest(book_dir)
-    executed = []
+    stale: dict[str, dict[str, str]] = {}
     for name in names:
         source = Path(notebooks_dir) / f"{name}.ipynb"
         inputs = notebook_inputs(name, parameters[name], notebooks_dir, results_dir, library_dir)
@@ -377,13 +383,30 @@ def execute_notebooks(names: list[str], parameters: dict[str, dict[str, Any]], b
             continue
         print(f"[reproduce] executing {source} on preset {parameters[name]['preset']!r} ({', '.join(reasons)})",
               flush=True)
+        stale[name] = inputs
+
+    def run(name: str) -> tuple[Path, float]:
         start = time.perf_counter()
-        out = execute_notebook(name, parameters[name], book_dir, notebooks_dir)
-        record_provenance(book_dir, name, parameters[name], time.perf_counter() - start)
-        manifest[name] = {**inputs, "output": _sha256_file(out)}
-        _write_text(Path(book_dir) / "generated" / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        executed.append(name)
-    return executed
+        return execute_notebook(name, parameters[name], book_dir, notebooks_dir), time.perf_counter() - start
+
+    executed, failures = [], []
+    with _kernel_environment(), ThreadPoolExecutor(max_workers=jobs) as pool:  # kernels are processes
+        futures = {pool.submit(run, name): name for name in stale}
+        for future in as_completed(futures):
+            name = futures[future]
+            try:
+                out, seconds = future.result()
+            except Exception as error:  # noqa: BLE001 - re-raised below, after the others finish
+                print(f"[reproduce] {name} failed: {error}", flush=True)
+                failures.append(error)
+                continue
+            record_provenance(book_dir, name, parameters[name], seconds)
+            manifest[name] = {**stale[name], "output": _sha256_file(out)}
+            _write_text(Path(book_dir) / "generated" / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+            executed.append(name)
+    if failures:
+        raise failures[0]
+    return [name for name in stale if name in executed]
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -550,15 +573,15 @@ def build_book(book_dir: str | Path = "book", npm_dir: str | Path = "build/npm",
 def reproduce(preset: str = DEFAULT_PRESET, only: str | None = None, book_dir: str | Path = "book",
               results_dir: str | Path = "results", retrain: tuple[str, ...] = (), reuse_only: bool = False,
               notebooks_dir: str | Path = "notebooks", npm_dir: str | Path = "build/npm", quiet: bool = False,
-              force: bool = False, library_dir: str | Path = LIBRARY_DIR) -> Path:
+              force: bool = False, library_dir: str | Path = LIBRARY_DIR, jobs: int = 1) -> Path:
     """Execute the notebooks (all, or `only` one) on `preset` whose inputs changed (all with
-    `force`), then build the book if its sources changed; returns index.html. `retrain`:
-    configs whose runs on the preset are discarded first."""
+    `force`), `jobs` at a time, then build the book if its sources changed; returns index.html.
+    `retrain`: configs whose runs on the preset are discarded first."""
     names = select_notebooks(notebooks_dir, only)
     parameters = {name: notebook_parameters(preset, results_dir, not reuse_only, name) for name in names}
     for folder in discard_runs(list(retrain), preset, results_dir):
         print(f"[reproduce] discarded {folder} (--retrain)", flush=True)
-    executed = execute_notebooks(names, parameters, book_dir, notebooks_dir, results_dir, library_dir, force)
+    executed = execute_notebooks(names, parameters, book_dir, notebooks_dir, results_dir, library_dir, force, jobs)
     print(f"[reproduce] {len(executed)} notebook(s) executed, {len(names) - len(executed)} up to date", flush=True)
     generated = Path(book_dir) / "generated"
     missing = [n for n in notebook_names(notebooks_dir) if not (generated / f"{n}.ipynb").is_file()]
@@ -586,10 +609,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="hide jupyter-book's output unless it fails")
     parser.add_argument("--force", action="store_true",
                         help="execute the notebooks and build the book even where nothing they read changed")
+    parser.add_argument("--jobs", type=int, default=1, help="notebooks executed at a time (default 1)")
     args = parser.parse_args(argv)
     try:
         index = reproduce(args.preset, args.only, args.book_dir, args.results, tuple(args.retrain), args.reuse_only,
-                          args.notebooks, args.npm_dir, args.quiet, args.force)
+                          args.notebooks, args.npm_dir, args.quiet, args.force, jobs=args.jobs)
     except ValueError as error:
         parser.error(str(error))
     print(index)

@@ -18,8 +18,13 @@ training command; `is_tom` sends them there.
 """
 
 import difflib
+import fcntl
+import hashlib
 import json
 import shlex
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -207,9 +212,28 @@ def ensure_run(config: str, preset: str, seeds: list[int], results: str | Path |
         if exists:
             raise FileNotFoundError(f"run {str(folder)!r} is unfinished; resume it with `{command}`, {book}")
         raise FileNotFoundError(f"no run {str(folder)!r}; train it with `{command}`, {book}")
-    if is_tom(config):
-        from ..tom.train import train as train_run
-    else:
-        from ..train import train as train_run  # the trainer is only needed when training
+    with run_lock(folder):  # another notebook may be training this run: wait for it, then look again
+        if (folder / "done").is_file() and not stale_fields(folder, config, preset):
+            return folder
+        if is_tom(config):
+            from ..tom.train import train as train_run
+        else:
+            from ..train import train as train_run  # the trainer is only needed when training
 
-    return train_run(config, preset, seeds, device, folder, restart=bool(changed), progress=False)
+        return train_run(config, preset, seeds, device, folder, restart=bool(changed), progress=False)
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[None]:
+    """Hold an exclusive lock on run `folder` (a file in the temporary folder named by the
+    folder's absolute path, so the results stay clean) while it trains: notebooks executed at
+    the same time (`reproduce --jobs`) train a run they share once."""
+    digest = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:24]
+    path = Path(tempfile.gettempdir()) / "ssdlib-run-locks" / f"{digest}.lock"
+    path.parent.mkdir(exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
