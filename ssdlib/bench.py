@@ -4,6 +4,7 @@
     python -m ssdlib.bench env --env harvest --sweep 1,64,256,1024,4096
     python -m ssdlib.bench env --env physical_deception --sweep 1,64,256,1024,4096
     python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --device cpu --num-envs 64 --seeds 1 --iterations 5
+    python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --num-envs 256 --against 50c9341
 
 `env`: every run also measures a baseline in the same process: the same env stepping one game at a
 time (num_envs=1), which is how the reference implementation runs. Speeds are reported with
@@ -13,15 +14,21 @@ mpe2's simple_adversary_v3 (its reference), stepped one game at a time in the sa
 
 `train`: whole training iterations (collect a rollout + one update) of the Trainer, per
 config, after one warm-up iteration; each config's speed is also given as its ratio to the
-first config's, measured in the same run (the baseline).
+first config's, measured in the same run (the baseline). With `--against REVISION` each config
+is instead timed twice, with that git revision's code and with this tree's, each in a fresh
+process in the same run, and its speedup over the revision is given.
 """
 
 import argparse
 import dataclasses
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from importlib.metadata import version
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -171,12 +178,64 @@ def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, dev
     }
 
 
+def export_revision(revision: str, into: Path) -> str:
+    """The tree of git `revision` of this repository extracted into `into`; returns the
+    revision's full commit hash. An unknown revision is an error naming it."""
+    repo = Path(__file__).resolve().parent.parent
+    found = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{revision}^{{commit}}"],
+                           capture_output=True, text=True, check=False)
+    if found.returncode != 0:
+        raise ValueError(f"unknown git revision {revision!r} in {repo}: {found.stderr.strip()}")
+    commit = found.stdout.strip()
+    archive = subprocess.run(["git", "-C", str(repo), "archive", commit, "ssdlib"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit
+
+
+def _time_in_process(library_root: Path, args: argparse.Namespace, config: str) -> dict:
+    """One config's `bench train` line from a fresh Python process importing the ssdlib found
+    in `library_root` (this tree, or an exported revision)."""
+    command = [sys.executable, "-m", "ssdlib.bench", "train", "--config", config, "--num-envs", str(args.num_envs),
+               "--seeds", str(args.seeds), "--iterations", str(args.iterations), "--device", args.device]
+    for flag, value in (("--rollout-length", args.rollout_length), ("--horizon", args.horizon)):
+        if value is not None:
+            command += [flag, str(value)]
+    env = {**os.environ, "PYTHONPATH": str(library_root)}
+    done = subprocess.run(command, cwd=library_root, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"bench train of {config} with the ssdlib in {library_root} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def bench_train_against(args: argparse.Namespace) -> list[dict]:
+    """Each config timed with this tree's code and with git revision `args.against`'s, each in
+    its own fresh process, the old code first then the new, config after config, so both
+    meet the same machine; each line gives the new speed, the old one and their ratio."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ssdlib-bench-") as old_root:
+        commit = export_revision(args.against, Path(old_root))
+        here = Path(__file__).resolve().parent.parent
+        for name in args.config:
+            old = _time_in_process(Path(old_root), args, name)
+            new = _time_in_process(here, args, name)
+            row = {**new, "against_revision": commit[:12], "against_env_steps_per_s": old["env_steps_per_s"],
+                   "against_collect_seconds": old["collect_seconds"], "against_update_seconds": old["update_seconds"],
+                   "speedup_vs_revision": round(new["env_steps_per_s"] / old["env_steps_per_s"], 3)}
+            row.pop("baseline_config", None)
+            row.pop("ratio_vs_first", None)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return rows
+
+
 def bench_train(args: argparse.Namespace) -> list[dict]:
     for name in ("num_envs", "seeds", "iterations"):
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.rollout_length is not None and args.rollout_length < 1:
         raise ValueError(f"--rollout-length must be positive, got {args.rollout_length}")
+    if args.against:
+        return bench_train_against(args)
     common = _header("train", args.device)
     rows = []
     for name in args.config:
@@ -211,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int, default=5, help="timed iterations, after one warm-up")
     train.add_argument("--rollout-length", type=int, default=None, help="override the config's rollout length")
     train.add_argument("--horizon", type=int, default=None, help="override the game's episode length")
+    train.add_argument("--against", metavar="REVISION", default=None,
+                       help="also time each config with the ssdlib of this git revision, in the same run "
+                            "(fresh processes, old then new), and give the speedup")
     return parser
 
 

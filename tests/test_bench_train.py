@@ -49,3 +49,17 @@ def test_bench_train_defaults():
 def test_bench_train_rejects_bad_arguments(bad):
     with pytest.raises(SystemExit, match="error"):
         bench.main(["train", *TINY, *bad])
+
+
+def test_bench_train_against_a_revision_times_old_and_new_code_in_the_same_run(capsys):
+    # HEAD stands in for an older revision: exported from git and imported by its own process
+    bench.main(["train", "--config", "box_trapped_a3c", "--against", "HEAD", *TINY])
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert row["config"] == "box_trapped_a3c" and len(row["against_revision"]) == 12
+    assert row["env_steps_per_s"] > 0 and row["against_env_steps_per_s"] > 0
+    assert row["speedup_vs_revision"] == pytest.approx(row["env_steps_per_s"] / row["against_env_steps_per_s"], rel=1e-2)
+
+
+def test_bench_train_names_an_unknown_revision():
+    with pytest.raises(SystemExit, match="unknown git revision 'no-such-rev'"):
+        bench.main(["train", "--config", "box_trapped_a3c", "--against", "no-such-rev", *TINY])

@@ -181,8 +181,8 @@ def record_rollout(tr: Trainer):
     acts, extrinsic = [], []
     real_act, real_step = tr.act, tr.state.env.step
 
-    def act(obs, memory, with_influence=True):
-        out = real_act(obs, memory, with_influence)
+    def act(obs, memory, with_influence=True, keep_graph=False):
+        out = real_act(obs, memory, with_influence, keep_graph)
         acts.append(out)
         return out
 
@@ -361,7 +361,7 @@ def test_update_trains_message_embedding_and_comm_head():
     tr = comm_trainer("harvest_comm_baseline", seeds=(0,), rollout_length=50)
     vocabulary = tr.net.vocabulary
     before = {name: p.detach().clone() for name, p in tr.net.named_parameters()}
-    batch = tr.collect()
+    batch = tr.collect()._replace(evaluation=None)  # each loss below re-evaluates the rollout
     # evaluate reruns the networks over the rollout: the communication head as when acting
     with torch.no_grad():
         evaluation = tr.evaluate(batch)

@@ -231,8 +231,8 @@ def test_recorded_influence_is_float64_and_matches_brute_force(divergence):
     real_act = tr.act
     checked = []
 
-    def act(obs, memory, with_influence=True):
-        out = real_act(obs, memory, with_influence)
+    def act(obs, memory, with_influence=True, keep_graph=False):
+        out = real_act(obs, memory, with_influence, keep_graph)
         if with_influence:
             pairs = brute_force_centralised(tr, tr.net, obs, memory, out.transition, divergence)
             influence = out.influence

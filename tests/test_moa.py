@@ -315,8 +315,8 @@ def test_influence_reward_credited_to_the_step_of_the_action():
     acts, extrinsic, steps_after = [], [], []
     real_act, real_step = tr.act, tr.state.env.step
 
-    def act(obs, memory, with_influence=True):
-        out = real_act(obs, memory, with_influence)
+    def act(obs, memory, with_influence=True, keep_graph=False):
+        out = real_act(obs, memory, with_influence, keep_graph)
         if with_influence:
             acts.append(out)
         return out
@@ -378,8 +378,8 @@ def test_moa_loss_targets_next_actions_with_masks(name):
     predicted_when_acting = []
     real_act = tr.act
 
-    def act(obs, memory, with_influence=True):
-        out = real_act(obs, memory, with_influence)
+    def act(obs, memory, with_influence=True, keep_graph=False):
+        out = real_act(obs, memory, with_influence, keep_graph)
         if with_influence:
             predicted_when_acting.append(tr.net.moa_head(out.memory.moa.h))
         return out

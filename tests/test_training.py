@@ -234,6 +234,41 @@ def test_evaluate_reproduces_acting_across_episode_ends():
     torch.testing.assert_close(values, batch.steps.value, atol=1e-5, rtol=1e-5)
 
 
+def rollout_gradients(tr: Trainer, batch) -> dict[str, torch.Tensor]:
+    """Every parameter's gradient of the trainer's loss on `batch` (all games)."""
+    tr.net.zero_grad(set_to_none=True)
+    advantages, returns, message_targets = tr.targets(batch)
+    loss, _ = tr.loss(batch, advantages, returns, slice(None), message_targets)
+    loss.backward()
+    return {name: p.grad.clone() for name, p in tr.net.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("name", ["cleanup_a3c", "harvest_influence", "cleanup_moa_influence", "harvest_comm_influence"])
+def test_the_graph_kept_while_acting_gives_the_gradients_of_a_re_evaluated_rollout(name):
+    # A2C learns from the outputs computed while acting (no second pass over the rollout);
+    # they must be those of re-running the networks over it, across episode ends.
+    config = load_config(name)
+    config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, rollout_length=12))
+    tr = Trainer(config, Preset("p", 10_000, 3, horizon=5), [0, 1])
+    assert tr.keeps_graph
+    advance(tr, 2)
+    batch = tr.collect()
+    assert batch.evaluation is not None and batch.steps.done.any()
+    assert not tr.state.memory.policy.h.requires_grad  # the next rollout starts a new graph
+    evaluated = rollout_gradients(tr, batch._replace(evaluation=None))
+    kept = rollout_gradients(tr, batch)
+    assert kept.keys() == evaluated.keys() and len(kept) == len(list(tr.net.parameters()))
+    for key, grad in evaluated.items():
+        scale = grad.abs().max().item()
+        torch.testing.assert_close(kept[key], grad, rtol=1e-4, atol=1e-5 * scale, msg=lambda m: f"{name} {key}: {m}")
+        assert scale > 0, f"{name} {key}: no gradient"
+
+
+def test_ppo_re_evaluates_its_minibatches():
+    tr = Trainer(load_config("cleanup_ppo"), Preset("p", 10_000, 2, horizon=5), [0])
+    assert not tr.keeps_graph and tr.collect().evaluation is None
+
+
 def brute_force_influence(tr: Trainer, obs, state, out, divergence: str) -> torch.Tensor:
     """c[b, k, j] recomputed by re-running influencee j's whole network step (in float64) for
     every counterfactual action of influencer k, the other inputs kept."""

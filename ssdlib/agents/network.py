@@ -50,6 +50,12 @@ class Memory(NamedTuple):
             heard, spoken = torch.where(keep, heard, quiet_heard), torch.where(keep, spoken, quiet_logp)
         return Memory(self.policy.masked(live), None if self.moa is None else self.moa.masked(live), heard, spoken)
 
+    def detached(self) -> "Memory":
+        """The same state, cut from the autograd graph of the steps that produced it."""
+        def cut(state: LSTMState | None) -> LSTMState | None:
+            return None if state is None else LSTMState(state.h.detach(), state.c.detach())
+        return Memory(cut(self.policy), cut(self.moa), self.heard, self.spoken_logp)
+
     def clone(self) -> "Memory":
         def copy(x: Tensor | None) -> Tensor | None:
             return None if x is None else x.clone()

@@ -20,9 +20,11 @@ Per env step (`act`, then `collect`):
    scheme's reward, whose influence term for a symbol is known one step later.
 
 Per update: A2C (the synchronous form of the paper's A3C: one gradient step per rollout,
-n-step/GAE returns, entropy bonus) or PPO (what the reference code uses: clipped ratio,
-several epochs over minibatches of whole game sequences), plus the MOA's cross-entropy and
-the communication head's own actor-critic loss.
+n-step/GAE returns, entropy bonus; it learns from the outputs computed while acting, whose
+autograd graph `collect` keeps, since the weights that acted are the ones it differentiates)
+or PPO (what the reference code uses: clipped ratio, several epochs over minibatches of whole
+game sequences, each re-evaluated), plus the MOA's cross-entropy and the communication head's
+own actor-critic loss.
 Learning rates anneal linearly from lr_init to lr_end; gradients are clipped per agent,
 since each agent is its own learner.
 """
@@ -49,6 +51,11 @@ from .layout import Layout
 from .losses import actor_critic_loss, moa_loss
 from .rewards import make_reward_scheme
 from .state import TrainingState
+
+
+def stack(column: list[Tensor | None] | tuple[Tensor | None, ...]) -> Tensor | None:
+    """Per-step tensors stacked on a new leading time dim; None for a field no step has."""
+    return None if not column or column[0] is None else torch.stack(list(column))
 
 
 def run_seed(seeds: list[int]) -> int:
@@ -83,6 +90,7 @@ class Rollout(NamedTuple):
     start: Memory  # the recurrent memory before the first step
     last_value: Tensor  # V of the observation after the last step, [M, E]
     last_message_value: Tensor | None = None  # V_m of that observation (communication)
+    evaluation: "Evaluation | None" = None  # the networks' outputs with their autograd graph, kept while acting (A2C)
 
 
 class Evaluation(NamedTuple):
@@ -98,9 +106,10 @@ class Evaluation(NamedTuple):
 class Acting(NamedTuple):
     """What `act` computes for one step, model layout."""
 
-    transition: Transition  # reward and done still unknown (zeros)
+    transition: Transition  # reward and done still unknown (zeros); no autograd graph
     memory: Memory  # after the step
     influence: InfluenceStep | None
+    graph: Evaluation | None = None  # with `keep_graph`: this step's outputs with their graph ([M, E, ...])
 
 
 class Trainer:
@@ -199,10 +208,15 @@ class Trainer:
         u = torch.rand(logits.shape, generator=self.state.generator, device=self.device).clamp_(1e-20, 1.0)
         return (logits - torch.log(-torch.log(u))).argmax(-1)
 
-    @torch.no_grad()
-    def act(self, obs: Observation, memory: Memory, with_influence: bool = True) -> Acting:
+    def act(self, obs: Observation, memory: Memory, with_influence: bool = True, keep_graph: bool = False) -> Acting:
         """Every agent's action for one env step (influencers first), and with
-        `with_influence` the condition's influence reward."""
+        `with_influence` the condition's influence reward. With `keep_graph` the networks'
+        outputs keep their autograd graph (through `memory`'s, back to the rollout's start),
+        so that A2C learns from them without re-running the rollout (`Rollout.evaluation`)."""
+        with torch.set_grad_enabled(keep_graph):
+            return self._act(obs, memory, with_influence, keep_graph)
+
+    def _act(self, obs: Observation, memory: Memory, with_influence: bool, keep_graph: bool) -> Acting:
         net, layout = self.net, self.layout
         images = layout.to_models(obs.image)
         conv = net.conv(images)
@@ -220,13 +234,12 @@ class Trainer:
             policy = net.core.cell(gates, memory.policy.c)
             logits, value = net.head(policy.h)
             actions = torch.where(self._is_influencer, actions, self._sample(logits))
-        logp = F.log_softmax(logits, -1).gather(-1, actions[..., None]).squeeze(-1)
         others = None if seen is None else layout.to_models(seen)
-        said = message_logp = message_value = heard_next = spoken_next = None
+        said = message_logits = message_logp = message_value = heard_next = spoken_next = None
         if net.communicates:
             message_logits, message_value = net.comm_head(policy.h)
             said = self._sample(message_logits)
-            spoken_next = F.log_softmax(message_logits.double(), -1)
+            spoken_next = F.log_softmax(message_logits.detach().double(), -1)
             message_logp = spoken_next.gather(-1, said[..., None]).squeeze(-1).float()
             heard_next = layout.to_models(layout.to_games(said)[:, self._own_first])  # [M, E, N]
         all_actions = visible = moa_gates = moa = None
@@ -237,13 +250,20 @@ class Trainer:
             moa = net.moa_core.cell(moa_gates, memory.moa.c)
         influence = None
         if with_influence and self.influence_source is not None:
-            influence = self.influence_source(StepInputs(gates, memory.policy.c, others, logits, actions, moa_gates,
-                                                         None if moa is None else memory.moa.c, all_actions, visible,
-                                                         memory.heard, memory.spoken_logp))
+            with torch.no_grad():
+                influence = self.influence_source(StepInputs(
+                    gates.detach(), memory.policy.c.detach(), others, logits.detach(), actions,
+                    None if moa_gates is None else moa_gates.detach(), None if moa is None else memory.moa.c.detach(),
+                    all_actions, visible, memory.heard, memory.spoken_logp))
+        graph = None
+        if keep_graph:
+            graph = Evaluation(logits, value, None if moa is None else net.moa_head(moa.h), message_logits, message_value)
+        logp = F.log_softmax(logits.detach(), -1).gather(-1, actions[..., None]).squeeze(-1)
+        value, message_value = value.detach(), None if message_value is None else message_value.detach()
         zeros = torch.zeros_like(value)
         transition = Transition(images, others, actions, logp, value, zeros, zeros.bool(), all_actions, visible,
                                 memory.heard, said, message_logp, message_value, None if said is None else zeros)
-        return Acting(transition, Memory(policy, moa, heard_next, spoken_next), influence)
+        return Acting(transition, Memory(policy, moa, heard_next, spoken_next), influence, graph)
 
     @torch.no_grad()
     def play(self) -> tuple[Acting, Tensor, Tensor, dict]:
@@ -264,14 +284,21 @@ class Trainer:
         return self.config.reward.influence_weight * curriculum_weight(self.state.env_steps, self.curriculum_steps)
 
     # ------------------------------------------------------------------ rollout
+    @property
+    def keeps_graph(self) -> bool:
+        """A2C takes one gradient step per rollout with the weights that acted, so the outputs
+        computed while acting are those of a re-evaluation: `collect` keeps their graph."""
+        return self.config.optim.algorithm == "a2c"
+
     def collect(self) -> Rollout:
         """Step all games T times under the current policies."""
         st, layout = self.state, self.layout
-        communicates = self.net.communicates
+        communicates, keep_graph = self.net.communicates, self.keeps_graph
         start = st.memory.clone()
-        steps, extrinsics, message_influence = [], [], []
+        steps, extrinsics, message_influence, graphs = [], [], [], []
         for t in range(self.config.optim.rollout_length):
-            out = self.act(st.obs, st.memory)
+            out = self.act(st.obs, st.memory, keep_graph=keep_graph)
+            graphs.append(out.graph)
             if communicates and t > 0:  # this step's influence is that of the symbols of step t − 1,
                 message_influence.append((out.influence, self.influence_scale()))  # at that step's β w
             st.obs, extrinsic, done, info = st.env.step(layout.to_games(out.transition.actions))
@@ -288,13 +315,15 @@ class Trainer:
             steps.append(out.transition._replace(reward=layout.to_models(reward), done=done_models))
             if st.env.t == 0:  # all games reached the horizon and reset (known on the host)
                 self._finish_episode()
+        st.memory = st.memory.detached()  # the next rollout's graph starts here
         last = self.act(st.obs, st.memory, with_influence=communicates)  # with communication: the last symbols' influence
         if communicates:
             message_influence.append((last.influence, self.influence_scale()))
             steps = [step._replace(message_reward=layout.to_models(self.message_reward(e, *influence)))
                      for step, e, influence in zip(steps, extrinsics, message_influence)]
-        stacked = Transition(*(None if column[0] is None else torch.stack(column) for column in zip(*steps)))
-        return Rollout(stacked, start, last.transition.value, last.transition.message_value)
+        stacked = Transition(*(stack(column) for column in zip(*steps)))
+        evaluation = Evaluation(*(stack(column) for column in zip(*graphs))) if keep_graph else None
+        return Rollout(stacked, start, last.transition.value, last.transition.message_value, evaluation)
 
     def message_reward(self, extrinsic: Tensor, influence: InfluenceStep | None, scale: float) -> Tensor:
         """The communication policy's reward for the symbols of one step, [B, N]: the scheme's
@@ -333,8 +362,6 @@ class Trainer:
                 _, predicted, moa = net.moa_step(moa_features[:, t], steps.all_actions[t][:, games], moa)
                 moa = moa.masked(live)
                 moa_logits.append(predicted)
-        def stack(x: list[Tensor]) -> Tensor | None:
-            return torch.stack(x) if x else None
         return Evaluation(torch.stack(logits), torch.stack(values), stack(moa_logits), stack(message_logits),
                           stack(message_values))
 
@@ -351,7 +378,13 @@ class Trainer:
         the communication head's weighted actor-critic loss on its own advantages and returns
         (`message_targets`)."""
         o, steps = self.config.optim, batch.steps
-        logits, values, moa_logits, message_logits, message_values = self.evaluate(batch, games)
+        if batch.evaluation is not None:
+            if not (isinstance(games, slice) and games == slice(None)):
+                raise ValueError("a rollout's kept graph covers all its games; re-evaluate minibatches")
+            evaluation = batch.evaluation
+        else:
+            evaluation = self.evaluate(batch, games)
+        logits, values, moa_logits, message_logits, message_values = evaluation
         total, terms = actor_critic_loss(logits, values, steps.actions[:, :, games], steps.logp[:, :, games],
                                          advantages[:, :, games], returns[:, :, games], o.algorithm,
                                          o.value_coef, o.entropy_coef, o.ppo_clip)
@@ -382,18 +415,24 @@ class Trainer:
             p.grad.mul_(scale.view(-1, *([1] * (p.dim() - 1))))
         self.state.optimizer.step()
 
+    def targets(self, batch: Rollout) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor] | None]:
+        """GAE advantages and returns of the environment policy, and with communication those
+        of the communication policy."""
+        o, steps = self.config.optim, batch.steps
+        advantages, returns = gae(steps.reward, steps.value, steps.done, batch.last_value, o.gamma, o.gae_lambda)
+        message_targets = None
+        if steps.message is not None:
+            message_targets = gae(steps.message_reward, steps.message_value, steps.done, batch.last_message_value,
+                                  o.gamma, o.gae_lambda)
+        return advantages, returns, message_targets
+
     def update(self, batch: Rollout) -> dict[str, Tensor]:
         """One A2C step, or PPO epochs over minibatches of games; returns the last step's
         loss terms per model (also recorded for the episode's metrics)."""
         o, st = self.config.optim, self.state
         for group in st.optimizer.param_groups:
             group["lr"] = self._learning_rate()
-        advantages, returns = gae(batch.steps.reward, batch.steps.value, batch.steps.done, batch.last_value,
-                                  o.gamma, o.gae_lambda)
-        message_targets = None
-        if batch.steps.message is not None:
-            message_targets = gae(batch.steps.message_reward, batch.steps.message_value, batch.steps.done,
-                                  batch.last_message_value, o.gamma, o.gae_lambda)
+        advantages, returns, message_targets = self.targets(batch)
         if o.algorithm == "a2c":
             minibatches = [[slice(None)]]
         else:
