@@ -16,8 +16,10 @@ setup: $(VENV)/.installed
 
 # Executes only the notebooks whose source, parameters, library or results changed, and builds
 # the book only when its sources changed; `make reproduce FORCE=1` executes and builds everything.
+# JOBS notebooks run at a time (default 2).
+JOBS ?= 2
 reproduce: setup
-	$(PY) -m ssdlib.book.reproduce --preset cpu $(if $(FORCE),--force)
+	$(PY) -m ssdlib.book.reproduce --preset cpu --jobs $(JOBS) $(if $(FORCE),--force)
 
 # The book tests need npm once (MathJax is vendored from the npm registry) and the page tests
 # (tests/test_pages.py) need Chromium: both are installed here when missing and this user can
