@@ -124,7 +124,7 @@ def _cli_call(module_name: str, argv: list[str], work: str, monkeypatch) -> tupl
     CLI parses and checks them, the work itself is only recorded."""
     module = importlib.import_module(module_name)
     calls = []
-    monkeypatch.setattr(module, work, lambda *args: calls.append(args) or Path("."))
+    monkeypatch.setattr(module, work, lambda *args, **kwargs: calls.append(args) or Path("."))
     module.main(argv)
     (call,) = calls
     return call
