@@ -58,6 +58,15 @@ def test_an_unrun_sweep_lists_every_setting_as_missing(tmp_path):
     assert rb.rank_settings(summary).empty
 
 
+def test_a_run_still_training_counts_as_not_started(tmp_path):
+    folder = rb.sweep_folder(tmp_path, "cleanup_a3c", "cpu") / "run-000"
+    folder.mkdir(parents=True)
+    (folder / "provenance.json").write_text(json.dumps({"env_steps_per_seed": 192_000, "wall_time_s": 1536.7}))
+    summary = rb.sweep_summary("cleanup_a3c", "cpu", [0, 1, 2, 3, 4], tmp_path)
+    assert summary.status.iloc[0] == "missing"
+    assert (summary.env_steps_per_seed == 0).all() and summary.wall_time_s.isna().all()
+
+
 def _summary(rewards: dict[str, list[float]]) -> pd.DataFrame:
     rows = []
     for config, values in rewards.items():

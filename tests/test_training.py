@@ -264,6 +264,15 @@ def test_the_graph_kept_while_acting_gives_the_gradients_of_a_re_evaluated_rollo
         assert scale > 0, f"{name} {key}: no gradient"
 
 
+def test_a_kept_graph_refuses_a_minibatch_naming_it():
+    tr = Trainer(load_config("cleanup_a3c"), Preset("p", 10_000, 2, horizon=5), [0])
+    batch = tr.collect()
+    advantages, returns, _ = tr.targets(batch)
+    with pytest.raises(ValueError, match=r"not games tensor\(\[1\]\)"):
+        tr.loss(batch, advantages, returns, torch.tensor([1]))
+    tr.loss(batch._replace(evaluation=None), advantages, returns, torch.tensor([1]))  # re-evaluated: fine
+
+
 def test_ppo_re_evaluates_its_minibatches():
     tr = Trainer(load_config("cleanup_ppo"), Preset("p", 10_000, 2, horizon=5), [0])
     assert not tr.keeps_graph and tr.collect().evaluation is None

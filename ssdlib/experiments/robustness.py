@@ -52,7 +52,8 @@ def robustness_sweep(config: str, preset: str, seeds: list[int], max_settings: i
 def sweep_summary(config: str, preset: str, seeds: list[int], results_dir: str | Path = "results",
                   train: bool = False, max_settings: int | None = None) -> pd.DataFrame:
     """One row per setting of the robustness sweep of `config` (`sweep.run_row`: its overrides,
-    status "done" or "missing", final collective reward); with `train`, unfinished runs are
+    status "done" or "missing" (a run still training is missing, with no steps), final
+    collective reward); with `train`, unfinished runs are
     trained (or resumed) here first, one after another, as `python -m ssdlib.sweep` would."""
     sweep = robustness_sweep(config, preset, seeds, max_settings)
     out = sweep_folder(results_dir, config, preset)
@@ -66,7 +67,11 @@ def sweep_summary(config: str, preset: str, seeds: list[int], results_dir: str |
                     raise RuntimeError(f"{config} {run.name} failed: {result['error']} (log: {out / run.name / 'log.txt'})")
     rows = [run_row(run, out / run.name, "done" if (out / run.name / "done").is_file() else "missing")
             for run in sweep.runs]
-    return pd.DataFrame(rows).assign(config=config, preset=preset, table1=[is_table1(sweep, r.overrides) for r in sweep.runs])
+    summary = pd.DataFrame(rows).assign(config=config, preset=preset,
+                                        table1=[is_table1(sweep, r.overrides) for r in sweep.runs])
+    # a run still training is shown as not started: its progress is this machine's, not the results'
+    summary.loc[summary.status != "done", ["env_steps_per_seed", "wall_time_s"]] = (0, np.nan)
+    return summary
 
 
 def is_table1(sweep: Sweep, overrides: dict) -> bool:

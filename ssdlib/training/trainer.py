@@ -250,11 +250,10 @@ class Trainer:
             moa = net.moa_core.cell(moa_gates, memory.moa.c)
         influence = None
         if with_influence and self.influence_source is not None:
-            with torch.no_grad():
-                influence = self.influence_source(StepInputs(
-                    gates.detach(), memory.policy.c.detach(), others, logits.detach(), actions,
-                    None if moa_gates is None else moa_gates.detach(), None if moa is None else memory.moa.c.detach(),
-                    all_actions, visible, memory.heard, memory.spoken_logp))
+            with torch.no_grad():  # counterfactuals are measured, never differentiated
+                influence = self.influence_source(StepInputs(gates, memory.policy.c, others, logits, actions, moa_gates,
+                                                             None if moa is None else memory.moa.c, all_actions,
+                                                             visible, memory.heard, memory.spoken_logp))
         graph = None
         if keep_graph:
             graph = Evaluation(logits, value, None if moa is None else net.moa_head(moa.h), message_logits, message_value)
@@ -380,7 +379,8 @@ class Trainer:
         o, steps = self.config.optim, batch.steps
         if batch.evaluation is not None:
             if not (isinstance(games, slice) and games == slice(None)):
-                raise ValueError("a rollout's kept graph covers all its games; re-evaluate minibatches")
+                raise ValueError(f"a rollout's kept graph covers all its games, not games {games}: "
+                                 "drop it (`batch._replace(evaluation=None)`) to re-evaluate a minibatch")
             evaluation = batch.evaluation
         else:
             evaluation = self.evaluate(batch, games)
