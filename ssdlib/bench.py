@@ -4,7 +4,7 @@
     python -m ssdlib.bench env --env harvest --sweep 1,64,256,1024,4096
     python -m ssdlib.bench env --env physical_deception --sweep 1,64,256,1024,4096
     python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --device cpu --num-envs 64 --seeds 1 --iterations 5
-    python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --num-envs 256 --against 50c9341
+    python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --num-envs 256 --against 551706a --repeats 5
 
 `env`: every run also measures a baseline in the same process: the same env stepping one game at a
 time (num_envs=1), which is how the reference implementation runs. Speeds are reported with
@@ -15,14 +15,15 @@ mpe2's simple_adversary_v3 (its reference), stepped one game at a time in the sa
 `train`: whole training iterations (collect a rollout + one update) of the Trainer, per
 config, after one warm-up iteration; each config's speed is also given as its ratio to the
 first config's, measured in the same run (the baseline). With `--against REVISION` each config
-is instead timed twice, with that git revision's code and with this tree's, each in a fresh
-process in the same run, and its speedup over the revision is given.
+is instead timed with that git revision's code and with this tree's, each in a fresh process,
+in `--repeats` old/new pairs in the same run; the speedup is the median of the pairs' ratios.
 """
 
 import argparse
 import dataclasses
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -178,6 +179,9 @@ def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, dev
     }
 
 
+MEDIAN_KEYS = ("seconds", "collect_seconds", "update_seconds", "env_steps_per_s", "agent_steps_per_s")
+
+
 def export_revision(revision: str, into: Path) -> str:
     """The tree of git `revision` of this repository extracted into `into`; returns the
     revision's full commit hash. An unknown revision is an error naming it."""
@@ -209,18 +213,31 @@ def _time_in_process(library_root: Path, args: argparse.Namespace, config: str) 
 
 def bench_train_against(args: argparse.Namespace) -> list[dict]:
     """Each config timed with this tree's code and with git revision `args.against`'s, each in
-    its own fresh process, the old code first then the new, config after config, so both
-    meet the same machine; each line gives the new speed, the old one and their ratio."""
+    its own fresh process, old then new, `args.repeats` times in turn (old new old new ...),
+    config after config. Each pair meets the same machine; the speedup is the median of the
+    pairs' ratios, so that the machine's drift between pairs (on a shared VM, 1.2-1.7x for the
+    same code within minutes) does not move it. Speeds and times are the medians too."""
+    if args.repeats < 1:
+        raise ValueError(f"--repeats must be positive, got {args.repeats}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="ssdlib-bench-") as old_root:
         commit = export_revision(args.against, Path(old_root))
         here = Path(__file__).resolve().parent.parent
         for name in args.config:
-            old = _time_in_process(Path(old_root), args, name)
-            new = _time_in_process(here, args, name)
-            row = {**new, "against_revision": commit[:12], "against_env_steps_per_s": old["env_steps_per_s"],
-                   "against_collect_seconds": old["collect_seconds"], "against_update_seconds": old["update_seconds"],
-                   "speedup_vs_revision": round(new["env_steps_per_s"] / old["env_steps_per_s"], 3)}
+            pairs = [(_time_in_process(Path(old_root), args, name), _time_in_process(here, args, name))
+                     for _ in range(args.repeats)]
+            olds, news = zip(*pairs)
+            ratios = [new["env_steps_per_s"] / old["env_steps_per_s"] for old, new in pairs]
+
+            def median(rows: tuple[dict, ...], key: str) -> float:
+                return round(float(statistics.median(row[key] for row in rows)), 4)
+            row = {**news[-1], **{key: median(news, key) for key in MEDIAN_KEYS},
+                   "against_revision": commit[:12], "repeats": args.repeats,
+                   "against_env_steps_per_s": median(olds, "env_steps_per_s"),
+                   "against_collect_seconds": median(olds, "collect_seconds"),
+                   "against_update_seconds": median(olds, "update_seconds"),
+                   "speedup_vs_revision": round(statistics.median(ratios), 3),
+                   "speedup_min": round(min(ratios), 3), "speedup_max": round(max(ratios), 3)}
             row.pop("baseline_config", None)
             row.pop("ratio_vs_first", None)
             rows.append(row)
@@ -273,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--against", metavar="REVISION", default=None,
                        help="also time each config with the ssdlib of this git revision, in the same run "
                             "(fresh processes, old then new), and give the speedup")
+    train.add_argument("--repeats", type=int, default=1,
+                       help="with --against: old/new pairs to time; the speedup is the median of their ratios")
     return parser
 
 

@@ -22,6 +22,7 @@ logits and exactly zero influence (a batched product of identical rows need not 
 identically).
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -33,6 +34,7 @@ from ..influence import causal_influence_reward
 from .layout import Layout
 
 MOA_REWARD_CLIP = 10.0  # the reference code clips the MOA influence reward to [-10, 10]
+CACHE_BYTES = 2**21  # about one CPU core's L2 cache
 
 
 class InfluenceStep(NamedTuple):
@@ -79,6 +81,25 @@ def counterfactual_logits(cf_h: Tensor, taken: Tensor, weight: Tensor, bias: Ten
     return base.double()[:, :, None] + change.view(m, e, a, -1)
 
 
+def in_game_chunks(fn: Callable[..., Tensor], tensors: tuple[Tensor, ...], bytes_per_game: int) -> Tensor:
+    """fn(*tensors) over slices of the games dim (dim 1), concatenated on it. On CPU each
+    slice's counterfactual gates (`bytes_per_game` per game) fit in about one core's L2 cache,
+    where the LSTM cell's elementwise passes over them run about 2.7x faster (measured at 64
+    games) than over all games at once; elsewhere one slice. Every op acts per game; only a
+    batched product of fewer rows may round its last bit differently. The slices are a fixed
+    function of the shapes, so a run stays bit-reproducible."""
+    games = tensors[0].shape[1]
+    size = max(1, CACHE_BYTES // bytes_per_game) if tensors[0].device.type == "cpu" else games
+    if size >= games:
+        return fn(*tensors)
+    return torch.cat([fn(*(x[:, start:start + size] for x in tensors)) for start in range(0, games, size)], 1)
+
+
+def gate_bytes(models: int, counterfactuals: int, gates: Tensor) -> int:
+    """Bytes per game of the counterfactual gates [models, E, counterfactuals, 4H]."""
+    return models * counterfactuals * gates.shape[-1] * gates.element_size()
+
+
 class CentralisedInfluence:
     """c^k = Σ_j D[p(a^j | a^k, s^j) ‖ Σ_ã p(a^j | ã, s^j) p(ã | s^k)] from the influencees'
     policies (paper Eq. 1/3); with `influencee_reward`, influencees also get what they receive."""
@@ -101,10 +122,11 @@ class CentralisedInfluence:
         weight, bias = self.net.head.pi_w[models], self.net.head.pi_b[models]
         counterfactual = []
         for k in range(self.K):
-            cf_gates = self.net.core.counterfactual_gates(gates, others, "others", k, models)  # [S*J, E, A, 4H]
-            cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
-            cf_logits = counterfactual_logits(cf_h, others[:, :, k], weight, bias)
-            counterfactual.append(F.log_softmax(cf_logits, -1))
+            def log_policies(gates: Tensor, c: Tensor, others: Tensor, k: int = k) -> Tensor:
+                cf_gates = self.net.core.counterfactual_gates(gates, others, "others", k, models)  # [S*J, E, A, 4H]
+                cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
+                return F.log_softmax(counterfactual_logits(cf_h, others[:, :, k], weight, bias), -1)
+            counterfactual.append(in_game_chunks(log_policies, (gates, c, others), gate_bytes(len(models), a, gates)))
         cf = torch.stack(counterfactual, 2).reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
         return cf.permute(0, 2, 3, 1, 4, 5).reshape(s * e, self.K, j, a, a)
 
@@ -140,12 +162,16 @@ class MOAInfluence:
         """log p̂_k(a^j_{t+1} | own action ã), float64 [M, E, N-1, A(ã), A(a^j)], from the MOA
         gates [M, E, 4H] of this step, its cell state before the step and its action input
         int [M, E, N] (own action first)."""
-        cf_gates = self.net.moa_core.counterfactual_gates(gates, all_actions, "all", 0)  # [M, E, ã, 4H]
-        cf_h = self.net.moa_core.cell(cf_gates, c[:, :, None]).h
         head = self.net.moa_head
-        logits = counterfactual_logits(cf_h, all_actions[:, :, 0], head.w, head.b)  # [M, E, ã, (N-1) * A]
-        logits = logits.view(*logits.shape[:3], head.others, head.num_actions)
-        return F.log_softmax(logits, -1).transpose(2, 3)
+
+        def log_predictions(gates: Tensor, c: Tensor, all_actions: Tensor) -> Tensor:
+            cf_gates = self.net.moa_core.counterfactual_gates(gates, all_actions, "all", 0)  # [M, E, ã, 4H]
+            cf_h = self.net.moa_core.cell(cf_gates, c[:, :, None]).h
+            logits = counterfactual_logits(cf_h, all_actions[:, :, 0], head.w, head.b)  # [M, E, ã, (N-1) * A]
+            logits = logits.view(*logits.shape[:3], head.others, head.num_actions)
+            return F.log_softmax(logits, -1).transpose(2, 3)
+        return in_game_chunks(log_predictions, (gates, c, all_actions),
+                              gate_bytes(gates.shape[0], head.num_actions, gates))
 
     def __call__(self, step: StepInputs) -> InfluenceStep:
         """From each agent's MOA gates, MOA cell state (before the step) and action input,
@@ -184,9 +210,12 @@ class CommunicationInfluence:
         symbols it heard int [M, E, N] (own first)."""
         head, out = self.net.head, []
         for slot in range(1, self.layout.agents):
-            cf_gates = self.net.core.counterfactual_message_gates(gates, heard, slot)  # [M, E, V, 4H]
-            cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
-            out.append(F.log_softmax(counterfactual_logits(cf_h, heard[:, :, slot], head.pi_w, head.pi_b), -1))
+            def log_policies(gates: Tensor, c: Tensor, heard: Tensor, slot: int = slot) -> Tensor:
+                cf_gates = self.net.core.counterfactual_message_gates(gates, heard, slot)  # [M, E, V, 4H]
+                cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
+                return F.log_softmax(counterfactual_logits(cf_h, heard[:, :, slot], head.pi_w, head.pi_b), -1)
+            out.append(in_game_chunks(log_policies, (gates, c, heard),
+                                      gate_bytes(gates.shape[0], self.net.vocabulary, gates)))
         return torch.stack(out, 2)
 
     def __call__(self, step: StepInputs) -> InfluenceStep:
