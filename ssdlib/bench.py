@@ -136,7 +136,7 @@ def bench_env(args: argparse.Namespace) -> list[dict]:
 
 
 def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, device: str,
-               rollout_length: int | None = None, horizon: int | None = None) -> dict:
+               rollout_length: int | None = None, horizon: int | None = None, capture: bool = False) -> dict:
     """Train `config_name` with `num_envs` games per seed and `seeds` seeds (0..seeds-1) for
     one warm-up iteration, then time `iterations` iterations (collect + update). The preset
     spans the paper's 5e8 steps, so learning-rate and curriculum schedules are the paper's."""
@@ -144,7 +144,7 @@ def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, dev
     if rollout_length is not None:
         config = dataclasses.replace(config, optim=dataclasses.replace(config.optim, rollout_length=rollout_length))
     preset = Preset("bench", total_steps=int(PAPER_STEPS), num_envs=num_envs, horizon=horizon)
-    trainer = Trainer(config, preset, list(range(seeds)), device)
+    trainer = Trainer(config, preset, list(range(seeds)), device, capture=capture)
     dev = trainer.device
     trainer.update(trainer.collect())  # warm-up: allocator, lazy init
     _sync(dev)
@@ -170,6 +170,7 @@ def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, dev
         "seeds": seeds,
         "num_agents": config.num_agents,
         "rollout_length": t_len,
+        "capture": capture,
         "iterations": iterations,
         "seconds": round(seconds, 4),
         "collect_seconds": round(collect_s, 4),
@@ -252,12 +253,14 @@ def bench_train(args: argparse.Namespace) -> list[dict]:
     if args.rollout_length is not None and args.rollout_length < 1:
         raise ValueError(f"--rollout-length must be positive, got {args.rollout_length}")
     if args.against:
+        if args.capture:
+            raise ValueError("--capture cannot be combined with --against (older revisions have no captured step)")
         return bench_train_against(args)
     common = _header("train", args.device)
     rows = []
     for name in args.config:
         row = {**common, **time_train(name, args.num_envs, args.seeds, args.iterations, args.device,
-                                      args.rollout_length, args.horizon)}
+                                      args.rollout_length, args.horizon, args.capture)}
         first = rows[0] if rows else row
         row["baseline_config"] = first["config"]
         row["ratio_vs_first"] = round(row["env_steps_per_s"] / first["env_steps_per_s"], 3)
@@ -287,6 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int, default=5, help="timed iterations, after one warm-up")
     train.add_argument("--rollout-length", type=int, default=None, help="override the config's rollout length")
     train.add_argument("--horizon", type=int, default=None, help="override the game's episode length")
+    train.add_argument("--capture", action="store_true", help="act through a captured CUDA graph (Trainer(capture=True))")
     train.add_argument("--against", metavar="REVISION", default=None,
                        help="also time each config with the ssdlib of this git revision, in the same run "
                             "(fresh processes, old then new), and give the speedup")

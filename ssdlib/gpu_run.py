@@ -4,7 +4,8 @@
 
 One invocation is one slot. It first writes benchmarks (OUT/bench/<UTC time>.jsonl: env steps/s
 of Cleanup at a few sizes, whole training iterations of cleanup_a3c and cleanup_influence, with
-the peak GPU memory per game and per seed on CUDA), then works down CAMPAIGN in order, 5 seeds
+the peak GPU memory per game and per seed on CUDA), then works down CAMPAIGN in order (acting through a captured CUDA graph when the bench found
+that faster and error-free: `use_capture`, recorded per slot), 5 seeds
 of a condition trained together in one Trainer (`ssdlib.train.train`) at the `campaign` preset.
 A run trains in OUT/runs/CONDITION/ and saves its checkpoint every `checkpoint_seconds` and
 before the slot ends: `train` stops when its next iteration (the longest of its last ones) and
@@ -69,7 +70,9 @@ def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], secon
     """Benchmarks as JSON lines appended to `path`, for about `seconds` (checked before each
     item; an item left out says so): env steps/s of Cleanup with 1 game, the games of one seed
     and those of all seeds; whole training iterations (one warm-up, one timed) of BENCH_CONFIGS
-    with the preset's games per seed and all seeds (on CPU at most 16 games per seed). Below a
+    with the preset's games per seed and all seeds (on CPU at most 16 games per seed), acting
+    eagerly and acting through the captured CUDA graph (`capture`; eagerly through the same
+    buffers off CUDA; a capture that fails leaves its error in its line). Below a
     minute the env steps and rollouts shrink in proportion. On CUDA each line has the peak GPU
     memory allocated (torch.cuda.max_memory_allocated) in all, per game and per seed."""
     preset = get_preset(preset_name, "cleanup")
@@ -82,12 +85,15 @@ def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], secon
     train_games = preset.num_envs if cuda else min(preset.num_envs, 16)
     header = {"device": str(device), "device_name": device_name(dev), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "preset": preset.name, "time_utc": now_utc()}
-    items = [("env", size) for size in sorted({1, preset.num_envs, preset.num_envs * len(seeds)})]
-    items += [("train", name) for name in BENCH_CONFIGS]
+    items: list[tuple[str, int | str, bool]] = [
+        ("env", size, False) for size in sorted({1, preset.num_envs, preset.num_envs * len(seeds)})]
+    items += [("train", name, capture) for capture in (False, True) for name in BENCH_CONFIGS]
     rows = []
     path.parent.mkdir(parents=True, exist_ok=True)
-    for kind, what in items:
+    for kind, what, capture in items:
         row = {"bench": kind, **header}
+        if kind == "train":
+            row["capture"] = capture
         if time.monotonic() >= end:
             row.update({"env" if kind == "env" else "config": what, "skipped": f"the bench's {seconds:.0f} s were spent"})
         else:
@@ -98,7 +104,12 @@ def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], secon
                 row.update(time_env("cleanup", what, env_steps, device, None))
                 games, seeds_in = what, None
             else:
-                row.update(time_train(what, train_games, len(seeds), 1, device, rollout, preset.horizon))
+                try:
+                    row.update(time_train(what, train_games, len(seeds), 1, device, rollout, preset.horizon, capture))
+                except RuntimeError as error:  # a capture this torch or device cannot do: said, not fatal
+                    if not capture:
+                        raise
+                    row.update({"config": what, "error": str(error)[-2000:]})
                 games, seeds_in = train_games * len(seeds), len(seeds)
             peak = torch.cuda.max_memory_allocated(dev) if cuda else None
             row["peak_gpu_bytes"] = peak
@@ -109,6 +120,17 @@ def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], secon
         with path.open("a") as f:
             f.write(json.dumps(row) + "\n")
     return rows
+
+
+def use_capture(bench: list[dict]) -> bool:
+    """Train with the captured acting step when this slot's bench timed it on CUDA, without
+    error, at least as fast as eager acting for every config it timed both ways."""
+    rows = [row for row in bench if row.get("bench") == "train" and row.get("device", "").startswith("cuda")]
+    eager = {row["config"]: row.get("env_steps_per_s") for row in rows if not row.get("capture")}
+    captured = {row["config"]: row.get("env_steps_per_s") for row in rows if row.get("capture")}
+    both = [name for name in captured if captured[name] and eager.get(name)]
+    return bool(both) and all(captured[name] >= eager[name] for name in both) and all(
+        "error" not in row for row in rows)
 
 
 # ---------------------------------------------------------------------- the campaign
@@ -176,7 +198,8 @@ class Campaign:
         speed = (read_json(self.folder(condition) / "provenance.json") or {}).get("env_steps_per_s")
         if speed:
             return steps / speed
-        timed = [row for row in bench if row.get("bench") == "train" and "seconds" in row]
+        timed = [row for row in bench if row.get("bench") == "train" and "seconds" in row
+                 and row.get("capture", False) == use_capture(bench)]
         if not timed:
             return 0.0
         per_step = {row["config"]: row["seconds"] / (row["iterations"] * row["seeds"] * row["num_envs"]
@@ -247,6 +270,7 @@ def run_slot(out: Path, minutes: float, preset: str = "campaign", device: str = 
         bench_path = out / "bench" / f"{slot['started_utc'].replace(':', '')}.jsonl"
         bench = run_bench(bench_path, device, preset, seeds, min(bench_seconds, max(0.0, deadline - time.monotonic())))
         slot["bench"] = str(bench_path.relative_to(out))
+    slot["capture"] = use_capture(bench)  # acting replayed as a CUDA graph (measured faster, no error)
     if cuda:
         torch.cuda.reset_peak_memory_stats(dev)
 
@@ -263,7 +287,8 @@ def run_slot(out: Path, minutes: float, preset: str = "campaign", device: str = 
                 break
             before = campaign.progress(condition)
             call = time.monotonic()
-            train(condition, preset, seeds, device, campaign.folder(condition), progress=False, deadline=deadline)
+            train(condition, preset, seeds, device, campaign.folder(condition), progress=False, deadline=deadline,
+                  capture=slot["capture"])
             after = campaign.progress(condition)
             steps = after["env_steps_per_seed"] - before["env_steps_per_seed"]
             wall = after["wall_time_s"] - before["wall_time_s"]

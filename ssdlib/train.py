@@ -62,12 +62,14 @@ class _NoBar:
 
 def train(config_name: str, preset_name: str, seeds: list[int], device: str, out: Path,
           restart: bool = False, progress: bool = True, max_iterations: int | None = None,
-          deadline: float | None = None) -> Path:
+          deadline: float | None = None, capture: bool = False) -> Path:
     """Train (or resume) a run into `out`; returns `out`. `max_iterations` stops early
     (for tests of resumption), leaving a checkpoint. `deadline` (a `time.monotonic()` time)
     stops early too, with a checkpoint saved before it: before each iteration, when the
     longest of the last iterations plus the last save would end past it. With a deadline the
-    checkpoint is saved every `checkpoint_seconds`, mid-episode too (a short slot may be cut)."""
+    checkpoint is saved every `checkpoint_seconds`, mid-episode too (a short slot may be cut).
+    `capture`: act through a captured CUDA graph (`Trainer(capture=True)`; recorded in the
+    provenance, since A2C then learns from a re-evaluation, equal to float tolerance)."""
     resolved = resolved_config(config_name, preset_name, seeds)
     config = load_config(config_name)
     preset = get_preset(preset_name, config.env)
@@ -82,7 +84,7 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
     write_json(out / "config.json", resolved)
 
     commit = git_commit()  # of the code this process imported, not of the tree at a later save
-    trainer = Trainer(config, preset, seeds, device)
+    trainer = Trainer(config, preset, seeds, device, capture=capture)
     if checkpoint.is_file():
         trainer.state.restore(load_checkpoint(checkpoint, trainer.device))
     if (out / "done").is_file():
@@ -96,7 +98,8 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
         steps_per_s = trainer.env_steps * len(seeds) / max(trainer.state.wall_time, 1e-9)
         write_json(out / "provenance.json", provenance(
             device, git_commit=commit, env_steps_per_seed=trainer.env_steps, wall_time_s=trainer.state.wall_time,
-            env_steps_per_s=steps_per_s, agent_steps_per_s=steps_per_s * config.num_agents))
+            env_steps_per_s=steps_per_s, agent_steps_per_s=steps_per_s * config.num_agents,
+            **({"captured_acting": True} if capture else {})))
         save_seconds = time.monotonic() - started
 
     if progress:
@@ -148,6 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--restart", action="store_true", help="discard an existing run in --out")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads; None: torch's choice")
+    parser.add_argument("--capture", action="store_true",
+                        help="act through one captured CUDA graph per step (eagerly through the same buffers off CUDA)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:
@@ -157,7 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         seeds = parse_seeds(args.seeds)
         resolve_device(args.device)  # before anything is written
         out = args.out or Path("results/runs") / Path(args.config).stem / args.preset
-        train(args.config, args.preset, seeds, args.device, out, args.restart, not args.no_progress)
+        train(args.config, args.preset, seeds, args.device, out, args.restart, not args.no_progress,
+              capture=args.capture)
     except ValueError as error:
         sys.exit(f"error: {error}")
     print(out)

@@ -186,8 +186,8 @@ def record_rollout(tr: Trainer):
         acts.append(out)
         return out
 
-    def step(actions):
-        result = real_step(actions)
+    def step(actions, check_range=True):
+        result = real_step(actions, check_range)
         extrinsic.append(result[1].clone())
         return result
 

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from ssdlib import gpu_run
 from ssdlib.gpu_run import CAMPAIGN, main
 from ssdlib.train import train
 from ssdlib.training.conditions.config import config_names, load_config
@@ -224,9 +225,25 @@ def test_command_needs_only_torch_numpy_pandas_pyarrow_matplotlib(tmp_path):
     summary = json.loads(result.stdout[result.stdout.index("{"):result.stdout.rindex("}") + 1])
     assert summary["wall_s"] <= 12 and summary["device"] == "cpu"
     lines = [json.loads(line) for line in (out / summary["bench"]).read_text().splitlines()]
-    assert [row["bench"] for row in lines] == ["env", "env", "train", "train"]  # 1 game, 4 games; two configs
+    # 1 game, 4 games; two configs acting eagerly, then through the captured step
+    assert [row["bench"] for row in lines] == ["env", "env", "train", "train", "train", "train"]
+    assert [row.get("capture") for row in lines[2:]] == [False, False, True, True]
+    assert all("error" not in row for row in lines)
+    assert json.loads((out / "campaign.json").read_text())["slots"][-1]["capture"] is False  # not on the CPU
     assert lines[0]["env"] == "cleanup" and lines[0]["num_envs"] == 1 and lines[0]["env_steps_per_s"] > 0
     for row in lines:
         assert row["device"] == "cpu" and row["torch"] == torch.__version__ and "device_name" in row
         assert row.get("peak_gpu_bytes", None) is None  # measured on CUDA only
     assert (out / "campaign.json").is_file()
+
+
+def test_the_slot_captures_acting_only_where_the_bench_found_it_faster_and_error_free():
+    def row(config: str, capture: bool, speed: float | None, device: str = "cuda", **extra) -> dict:
+        return {"bench": "train", "device": device, "config": config, "capture": capture, "env_steps_per_s": speed,
+                **extra}
+    faster = [row("a", False, 100.0), row("b", False, 50.0), row("a", True, 300.0), row("b", True, 60.0)]
+    assert gpu_run.use_capture(faster)
+    assert not gpu_run.use_capture(faster[:3] + [row("b", True, 40.0)])  # slower for one config
+    assert not gpu_run.use_capture(faster[:2] + [row("a", True, None, error="capture failed")])
+    assert not gpu_run.use_capture([dict(r, device="cpu") for r in faster])  # only on CUDA
+    assert not gpu_run.use_capture(faster[:2])  # not timed

@@ -321,8 +321,8 @@ def test_influence_reward_credited_to_the_step_of_the_action():
             acts.append(out)
         return out
 
-    def step(actions):
-        result = real_step(actions)
+    def step(actions, check_range=True):
+        result = real_step(actions, check_range)
         extrinsic.append(result[1].clone())
         steps_after.append(tr.state.env_steps + tr.E)
         return result

@@ -192,16 +192,19 @@ class GridGame:
         self.state = self._initial_state()
         return self.observe()
 
-    def step(self, actions: torch.Tensor) -> tuple[Observation, torch.Tensor, torch.Tensor, dict]:
+    def step(self, actions: torch.Tensor, check_range: bool = True
+             ) -> tuple[Observation, torch.Tensor, torch.Tensor, dict]:
         """Advance every game by one step.
 
-        actions: integer tensor [B, N] on the env's device. Returns (obs, rewards float32
+        actions: integer tensor [B, N] on the env's device; `check_range=False` skips the
+        range check, the step's only read of the device (`check_actions`). Returns (obs, rewards float32
         [B, N], done bool [B], info) where info holds per-agent event counts of this step
         (int64 [B, N]): apples eaten, fire and clean used, penalty hits taken, waste cells
         cleaned (and the box opened, in Box Trapped). Games that reach the horizon are reset
         and `obs` is then the first observation of the next episode.
         """
-        a = check_actions(actions, self.num_envs, self.num_agents, self.num_actions, self.device, self.name)
+        a = check_actions(actions, self.num_envs, self.num_agents, self.num_actions, self.device, self.name,
+                          check_range)
         s = self.state
         info = self._before_moves(a)
 

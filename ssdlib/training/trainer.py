@@ -43,6 +43,7 @@ from ..envs.grid import GridGame, Observation
 from ..hardware import resolve_device
 from ..influence import curriculum_weight
 from .advantages import gae
+from .capture import CapturedStep
 from .conditions.config import Config
 from .conditions.presets import Preset
 from .episode_stats import EpisodeStats
@@ -114,9 +115,11 @@ class Acting(NamedTuple):
 
 class Trainer:
     def __init__(self, config: Config, preset: Preset, seeds: list[int], device: str | torch.device = "cpu",
-                 net: AgentNetworks | None = None, env_seed: int | None = None) -> None:
+                 net: AgentNetworks | None = None, env_seed: int | None = None, capture: bool = False) -> None:
         """`net`: play with these networks instead of new ones (replays share a trained run's);
-        `env_seed`: seed the games and the sampling with it instead of the seed list's."""
+        `env_seed`: seed the games and the sampling with it instead of the seed list's;
+        `capture`: collect with the acting step replayed as one CUDA graph (`CapturedStep`;
+        eagerly through the same buffers off CUDA), A2C then re-evaluating the rollout."""
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds}")
         self.config, self.preset, self.seeds = config, preset, list(seeds)
@@ -149,6 +152,8 @@ class Trainer:
         self.state = TrainingState(net, optimizer, generator, env, env.reset(), net.initial_memory(self.layout.games),
                                    reward, stats)
         self.state.listening_init = self.listening()
+        self.capture = capture
+        self._captured_act = CapturedStep(self.act, [generator]) if capture else None
 
     def _influence_source(self, config: Config, net: AgentNetworks
                           ) -> CentralisedInfluence | MOAInfluence | CommunicationInfluence | None:
@@ -286,8 +291,9 @@ class Trainer:
     @property
     def keeps_graph(self) -> bool:
         """A2C takes one gradient step per rollout with the weights that acted, so the outputs
-        computed while acting are those of a re-evaluation: `collect` keeps their graph."""
-        return self.config.optim.algorithm == "a2c"
+        computed while acting are those of a re-evaluation: `collect` keeps their graph
+        (not when acting is captured: a CUDA graph keeps no autograd graph)."""
+        return self.config.optim.algorithm == "a2c" and not self.capture
 
     def collect(self) -> Rollout:
         """Step all games T times under the current policies."""
@@ -296,11 +302,16 @@ class Trainer:
         start = st.memory.clone()
         steps, extrinsics, message_influence, graphs = [], [], [], []
         for t in range(self.config.optim.rollout_length):
-            out = self.act(st.obs, st.memory, keep_graph=keep_graph)
+            if self._captured_act is not None:
+                out = self._captured_act(st.obs, st.memory)
+            else:
+                out = self.act(st.obs, st.memory, keep_graph=keep_graph)
             graphs.append(out.graph)
             if communicates and t > 0:  # this step's influence is that of the symbols of step t − 1,
                 message_influence.append((out.influence, self.influence_scale()))  # at that step's β w
-            st.obs, extrinsic, done, info = st.env.step(layout.to_games(out.transition.actions))
+            # actions are argmax indices of the policy's logits: in range, so no range check
+            # (it would read the device every step)
+            st.obs, extrinsic, done, info = st.env.step(layout.to_games(out.transition.actions), check_range=False)
             st.env_steps += layout.games
             influence = out.influence
             if communicates:  # π_e trains on e

@@ -1,0 +1,69 @@
+"""Collecting a rollout reads nothing back from the device between episode ends.
+
+On a GPU every read of a tensor's value on the host (bool(), item(), tolist(), cpu(), a
+data-dependent shape such as nonzero()) stalls the launch queue until the device catches up.
+The trainer's env steps need none: actions come from an argmax, so the env's range check is
+skipped (`check_range=False`), episode ends are known on the host (all games reach the horizon
+together), and β w(t) and the counters are host numbers. Here, on the CPU, every such read
+raises while a rollout is collected; on CUDA, torch's sync debug mode does the same.
+"""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from ssdlib.training.conditions import get_preset, load_config
+from ssdlib.training.trainer import Trainer
+
+CONFIGS = ["cleanup_a3c", "harvest_influence", "cleanup_moa_influence", "cleanup_comm_influence",
+           "cleanup_inequity_aversion", "cleanup_ppo"]
+HOST_READS = ("__bool__", "item", "tolist", "__int__", "__float__", "__index__", "numpy", "cpu", "nonzero")
+
+
+def trainer_inside_an_episode(name: str, device: str = "cpu") -> Trainer:
+    """A smoke-preset trainer whose episodes are longer than one rollout, so that collecting
+    one rollout crosses no episode end (whose metrics are read on the host by design)."""
+    config = load_config(name)
+    preset = replace(get_preset("smoke"), horizon=3 * config.optim.rollout_length)
+    return Trainer(config, preset, [0, 1], device)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_collecting_a_rollout_reads_no_tensor_on_the_host(name, monkeypatch):
+    trainer = trainer_inside_an_episode(name)
+
+    def host_read(self, *args, **kwargs):
+        raise AssertionError("a tensor was read on the host while collecting")
+    for method in HOST_READS:
+        monkeypatch.setattr(torch.Tensor, method, host_read)
+    monkeypatch.setattr(torch, "nonzero", host_read)
+    batch = trainer.collect()
+    monkeypatch.undo()
+    assert batch.steps.actions.shape[0] == trainer.config.optim.rollout_length
+    assert trainer.env.t == trainer.config.optim.rollout_length  # no episode ended
+
+
+def test_the_host_read_guard_catches_the_env_range_check(monkeypatch):
+    """The guard above is not vacuous: the env's range check, left on, trips it."""
+    trainer = trainer_inside_an_episode("cleanup_a3c")
+    actions = torch.zeros(trainer.env.num_envs, trainer.N, dtype=torch.long)
+
+    def host_read(self, *args, **kwargs):
+        raise AssertionError("host read")
+    monkeypatch.setattr(torch.Tensor, "__bool__", host_read)
+    with pytest.raises(AssertionError, match="host read"):
+        trainer.env.step(actions)
+    trainer.env.step(actions, check_range=False)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name", ["cleanup_a3c", "cleanup_influence"])
+def test_collecting_a_rollout_on_cuda_never_synchronises(name):
+    trainer = trainer_inside_an_episode(name, "cuda")
+    trainer.collect()  # warm-up: lazy initialisation may synchronise once
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        trainer.collect()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
