@@ -252,6 +252,22 @@ def test_normalise_numbers_random_ids_across_outputs() -> None:
     assert "widgets" not in nb.metadata
 
 
+def test_normalise_merges_one_print_split_into_two_stream_outputs() -> None:
+    def cell(*texts: tuple[str, str]) -> nbformat.NotebookNode:
+        return nbformat.v4.new_code_cell("", outputs=[nbformat.v4.new_output("stream", name=name, text=text)
+                                                      for name, text in texts])
+    nb = nbformat.v4.new_notebook(cells=[
+        cell(("stdout", "seed 3: steps 0-79"), ("stdout", "\n")),
+        cell(("stdout", "seed 3: steps 0-79\n")),
+        cell(("stdout", "a\n"), ("stderr", "warning\n"), ("stdout", "b\n")),
+    ])
+    rb.normalise_executed(nb, "out.ipynb")
+    assert nb.cells[0].outputs == nb.cells[1].outputs
+    assert [(o.name, o.text) for o in nb.cells[0].outputs] == [("stdout", "seed 3: steps 0-79\n")]
+    assert [(o.name, o.text) for o in nb.cells[2].outputs] == [("stdout", "a\n"), ("stderr", "warning\n"),
+                                                                ("stdout", "b\n")]
+
+
 def test_book_build_is_skipped_when_its_sources_are_unchanged(tmp_path, monkeypatch, capsys) -> None:
     book = tmp_path / "book"
     (book / "_vendor" / "mathjax").mkdir(parents=True)  # as if vendored: ensure_mathjax does nothing

@@ -237,7 +237,9 @@ def normalise_executed(nb: nbformat.NotebookNode, output_path: str) -> None:
     kernel's execution timestamps, the widget state. Papermill's output path (a temporary file)
     becomes `output_path`, its injected-parameters cell (a new random id each time) gets the id
     "injected-parameters", the RANDOM_IDS of HTML outputs are numbered in order of appearance,
-    and object addresses are cut from plain-text reprs. Outputs are otherwise kept.
+    and object addresses are cut from plain-text reprs, and adjacent stream outputs of the same
+    stream are merged into one (the kernel may deliver one print in one piece or in two).
+    Outputs are otherwise kept.
     """
     papermill_record = nb.metadata.get("papermill")
     if papermill_record is not None:
@@ -252,6 +254,8 @@ def normalise_executed(nb: nbformat.NotebookNode, output_path: str) -> None:
             cell.metadata.get("papermill", {}).pop(key, None)
         if "injected-parameters" in cell.metadata.get("tags", []):
             cell.id = "injected-parameters"
+        if "outputs" in cell:
+            cell.outputs = merged_streams(cell.outputs)
         for output in cell.get("outputs", []):
             if output.output_type == "stream":
                 output.text = ADDRESS.sub(">", output.text)
@@ -260,6 +264,20 @@ def normalise_executed(nb: nbformat.NotebookNode, output_path: str) -> None:
                 data["text/plain"] = ADDRESS.sub(">", data["text/plain"])
             if "text/html" in data:
                 data["text/html"] = _number_random_ids(data["text/html"], numbered)
+
+
+def merged_streams(outputs: list) -> list:
+    """The outputs with each run of adjacent stream outputs of the same name (stdout, stderr)
+    joined into one."""
+    merged: list = []
+    for output in outputs:
+        last = merged[-1] if merged else None
+        if (output.output_type == "stream" and last is not None and last.output_type == "stream"
+                and last.name == output.name):
+            last.text = "".join(last.text) + "".join(output.text)
+        else:
+            merged.append(output)
+    return merged
 
 
 def _number_random_ids(html: str, numbered: dict[str, str]) -> str:
