@@ -32,11 +32,11 @@ def assert_same_rollout(plain, captured) -> None:
 
 
 @pytest.mark.parametrize("name", ["cleanup_a3c", "cleanup_influence", "harvest_moa_influence",
-                                  "cleanup_comm_influence", "cleanup_ppo"])
+                                  "cleanup_comm_influence"])  # PPO acts as A2C does; its update never kept a graph
 def test_captured_collect_equals_the_plain_collect_and_learns_alike(name):
     plain, captured = pair(name)
     assert captured.keeps_graph is False and plain.keeps_graph is (plain.config.optim.algorithm == "a2c")
-    for _ in range(3):  # across an episode end of the smoke preset, and after updates
+    for _ in range(2):  # across an episode end of the smoke preset (100 steps), and after an update
         want, got = plain.collect(), captured.collect()
         assert_same_rollout(want, got)
         assert got.evaluation is None
