@@ -183,6 +183,10 @@ def time_train(config_name: str, num_envs: int, seeds: int, iterations: int, dev
 MEDIAN_KEYS = ("seconds", "collect_seconds", "update_seconds", "env_steps_per_s", "agent_steps_per_s")
 
 
+def _median(rows: tuple[dict, ...], key: str) -> float:
+    return round(float(statistics.median(row[key] for row in rows)), 4)
+
+
 def export_revision(revision: str, into: Path) -> str:
     """The tree of git `revision` of this repository extracted into `into`; returns the
     revision's full commit hash. An unknown revision is an error naming it."""
@@ -229,14 +233,11 @@ def bench_train_against(args: argparse.Namespace) -> list[dict]:
                      for _ in range(args.repeats)]
             olds, news = zip(*pairs)
             ratios = [new["env_steps_per_s"] / old["env_steps_per_s"] for old, new in pairs]
-
-            def median(rows: tuple[dict, ...], key: str) -> float:
-                return round(float(statistics.median(row[key] for row in rows)), 4)
-            row = {**news[-1], **{key: median(news, key) for key in MEDIAN_KEYS},
+            row = {**news[-1], **{key: _median(news, key) for key in MEDIAN_KEYS},
                    "against_revision": commit[:12], "repeats": args.repeats,
-                   "against_env_steps_per_s": median(olds, "env_steps_per_s"),
-                   "against_collect_seconds": median(olds, "collect_seconds"),
-                   "against_update_seconds": median(olds, "update_seconds"),
+                   "against_env_steps_per_s": _median(olds, "env_steps_per_s"),
+                   "against_collect_seconds": _median(olds, "collect_seconds"),
+                   "against_update_seconds": _median(olds, "update_seconds"),
                    "speedup_vs_revision": round(statistics.median(ratios), 3),
                    "speedup_min": round(min(ratios), 3), "speedup_max": round(max(ratios), 3)}
             row.pop("baseline_config", None)

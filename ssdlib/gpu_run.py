@@ -4,9 +4,9 @@
 
 One invocation is one slot. It first writes benchmarks (OUT/bench/<UTC time>.jsonl: env steps/s
 of Cleanup at a few sizes, whole training iterations of cleanup_a3c and cleanup_influence, with
-the peak GPU memory per game and per seed on CUDA), then works down CAMPAIGN in order (acting through a captured CUDA graph when the bench found
-that faster and error-free: `use_capture`, recorded per slot), 5 seeds
-of a condition trained together in one Trainer (`ssdlib.train.train`) at the `campaign` preset.
+the peak GPU memory per game and per seed on CUDA), then works down CAMPAIGN in order (acting
+through a captured CUDA graph where the bench found that faster and error-free: `use_capture`,
+recorded per slot), 5 seeds of a condition trained together in one Trainer (`ssdlib.train.train`) at the `campaign` preset.
 A run trains in OUT/runs/CONDITION/ and saves its checkpoint every `checkpoint_seconds` and
 before the slot ends: `train` stops when its next iteration (the longest of its last ones) and
 a save would end past the deadline, a safety margin before `--minutes` runs out. The next
@@ -198,8 +198,9 @@ class Campaign:
         speed = (read_json(self.folder(condition) / "provenance.json") or {}).get("env_steps_per_s")
         if speed:
             return steps / speed
+        capture = use_capture(bench)
         timed = [row for row in bench if row.get("bench") == "train" and "seconds" in row
-                 and row.get("capture", False) == use_capture(bench)]
+                 and row.get("capture", False) == capture]
         if not timed:
             return 0.0
         per_step = {row["config"]: row["seconds"] / (row["iterations"] * row["seeds"] * row["num_envs"]

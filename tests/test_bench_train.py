@@ -63,3 +63,27 @@ def test_bench_train_against_a_revision_times_old_and_new_code_in_the_same_run(c
 def test_bench_train_names_an_unknown_revision():
     with pytest.raises(SystemExit, match="unknown git revision 'no-such-rev'"):
         bench.main(["train", "--config", "box_trapped_a3c", "--against", "no-such-rev", *TINY])
+
+
+@pytest.mark.parametrize("bad, message", [
+    (["--against", "HEAD", "--repeats", "0"], "--repeats must be positive, got 0"),
+    (["--against", "HEAD", "--capture"], "--capture cannot be combined with --against"),
+])
+def test_bench_train_against_names_bad_options(bad, message):
+    with pytest.raises(SystemExit, match=message):
+        bench.main(["train", "--config", "box_trapped_a3c", *bad, *TINY])
+
+
+def test_bench_train_against_takes_the_median_of_the_pairs(monkeypatch, capsys):
+    """Three old/new pairs, ratios 2, 1 and 4: the speedup is their median, 2, with the range."""
+    speeds = iter([100.0, 200.0, 100.0, 100.0, 50.0, 200.0])  # old, new, old, new, old, new
+
+    def timed(root, args, config):
+        speed = next(speeds)
+        return {"config": config, "env_steps_per_s": speed, "agent_steps_per_s": speed, "seconds": 1 / speed,
+                "collect_seconds": 0.5 / speed, "update_seconds": 0.5 / speed}
+    monkeypatch.setattr(bench, "_time_in_process", timed)
+    bench.main(["train", "--config", "box_trapped_a3c", "--against", "HEAD", "--repeats", "3", *TINY])
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.strip().splitlines()]
+    assert (row["speedup_vs_revision"], row["speedup_min"], row["speedup_max"]) == (2.0, 1.0, 4.0)
+    assert row["repeats"] == 3 and row["env_steps_per_s"] == 200.0 and row["against_env_steps_per_s"] == 100.0

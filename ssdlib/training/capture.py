@@ -28,7 +28,7 @@ WARMUP_CALLS = 2  # eager calls on a side stream before capture (lazy initialisa
 class CapturedStep:
     def __init__(self, fn: Callable[..., Any], generators: list[torch.Generator]) -> None:
         self.fn, self.generators = fn, list(generators)
-        self.inputs: list[torch.Tensor] | None = None  # the fixed input buffers, flattened
+        self.inputs: list[Any] | None = None  # the fixed input buffers (and constant leaves), flattened
         self.spec: pytree.TreeSpec | None = None
         self.outputs: Any = None  # the graph's fixed outputs (CUDA)
         self.graph: "torch.cuda.CUDAGraph | None" = None
