@@ -6,6 +6,9 @@
   fewer rows may round its last bit differently, so the influence agrees to RTOL (measured:
   exactly for the centralised and communication sources, to 3.4e-9 for the MOA's). The slices
   are a fixed function of the shapes, so a run stays bit-reproducible.
+- Cleanup's CLEAN beams are cast all at once, against the waste before the step, in every
+  step where no ray's cleaned cell lies on a second cleaning ray (`GridGame._clean_beams_at_once`),
+  else one after another: the games evolve exactly as with the sequential beams alone.
 (The channels-last conv is checked against a per-copy plain conv in test_network.py, to float
 tolerance: its last bits differ from the NCHW conv's.)
 """
@@ -16,6 +19,8 @@ import pytest
 import torch
 
 from ssdlib.agents.blocks import RecurrentCore
+from ssdlib.envs import make_env
+from ssdlib.envs.geometry import CLEAN
 from ssdlib.training import influence_sources
 from ssdlib.training.conditions import get_preset, load_config
 from ssdlib.training.trainer import Trainer
@@ -82,3 +87,29 @@ def test_in_game_chunks_slices_dim_one_and_keeps_order(monkeypatch):
         return a * 2
     assert torch.equal(influence_sources.in_game_chunks(fn, (x,), bytes_per_game=3), x * 2)
     assert seen == [2, 2, 2, 1]
+
+
+def test_clean_beams_at_once_evolve_the_games_as_the_sequential_beams(monkeypatch):
+    """Two Cleanup batches, one stepping its beams in order only, driven by the same
+    CLEAN-heavy random actions for 300 steps: every state tensor and output stays equal, and
+    both the at-once path and its fallback were taken (the comparison is not vacuous)."""
+    fast = make_env("cleanup", num_envs=16, seed=3)
+    plain = make_env("cleanup", num_envs=16, seed=3)
+    plain.branch_on_host = False
+    taken = []
+    at_once = type(fast)._clean_beams_at_once
+
+    def counted(self, *args):
+        taken.append(at_once(self, *args))
+        return taken[-1]
+    monkeypatch.setattr(type(fast), "_clean_beams_at_once", counted)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(300):
+        actions = torch.randint(0, fast.num_actions, (16, 5), generator=gen)
+        actions[torch.rand(16, 5, generator=gen) < 0.5] = CLEAN
+        got, want = fast.step(actions), plain.step(actions)
+        assert torch.equal(got[0].image, want[0].image) and torch.equal(got[1], want[1])
+        assert all(torch.equal(got[3][key], want[3][key]) for key in want[3])
+        for a, b in zip(fast.state.tensors(), plain.state.tensors()):
+            assert torch.equal(a, b)
+    assert len(taken) == 300 and 0 < sum(taken) < 300, sum(taken)

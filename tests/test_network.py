@@ -160,6 +160,25 @@ def test_counterfactual_gates_match_recomputation(k):
         torch.testing.assert_close(taken, gates, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_swapped_actions_match_recomputation_and_keep_unchanged_copies_exact(k):
+    """`swap_actions` (how influencees see this step's influencer actions) gives the gates
+    recomputed with the new actions, and exactly the old gates where no action changed."""
+    m, e = 2, 6
+    net = make_net(k, [3, 4])
+    features = encode(net, images(m, e))
+    old = other_actions(m, e, k)
+    state = random_state(m, e)
+    gates = gates_of(net, features, old, state)
+    new = old.clone()
+    new[:, ::2, : max(1, k - 1)] = other_actions(m, e, k, seed=7)[:, ::2, : max(1, k - 1)]
+    swapped = net.core.swap_actions(gates, "others", old[:, :, : max(1, k - 1)], new[:, :, : max(1, k - 1)])
+    torch.testing.assert_close(swapped, gates_of(net, features, new, state), atol=1e-5, rtol=1e-5)
+    unchanged = (new == old).all(-1)
+    assert unchanged[:, 1::2].all()
+    assert torch.equal(swapped[unchanged], gates[unchanged])
+
+
 def reference_forward(net: AgentNetworks, image: torch.Tensor, acts: torch.Tensor, state: LSTMState, copy: int):
     """Copy `copy` of the network evaluated alone with plain torch layers."""
     x = to_rgb(image[copy]).float() / 255.0  # [E, 15, 15, 3]

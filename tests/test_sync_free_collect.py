@@ -5,7 +5,9 @@ data-dependent shape such as nonzero()) stalls the launch queue until the device
 The trainer's env steps need none: actions come from an argmax, so the env's range check is
 skipped (`check_range=False`), episode ends are known on the host (all games reach the horizon
 together), and β w(t) and the counters are host numbers. Here, on the CPU, every such read
-raises while a rollout is collected; on CUDA, torch's sync debug mode does the same.
+raises while a rollout is collected; on CUDA, torch's sync debug mode does the same. The env's
+CPU-only shortcuts that branch on a device value (`GridGame.branch_on_host`) are switched off
+here, so the CPU runs the code path a GPU runs.
 """
 
 from dataclasses import replace
@@ -26,7 +28,9 @@ def trainer_inside_an_episode(name: str, device: str = "cpu") -> Trainer:
     one rollout crosses no episode end (whose metrics are read on the host by design)."""
     config = load_config(name)
     preset = replace(get_preset("smoke"), horizon=3 * config.optim.rollout_length)
-    return Trainer(config, preset, [0, 1], device)
+    trainer = Trainer(config, preset, [0, 1], device)
+    trainer.env.branch_on_host = False  # what it is on a GPU
+    return trainer
 
 
 @pytest.mark.parametrize("name", CONFIGS)

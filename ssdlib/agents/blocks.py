@@ -161,6 +161,22 @@ class RecurrentCore(nn.Module):
         taken = rows.gather(1, actions[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
         return gates[:, :, None] - taken[:, :, None] + rows[:, None]
 
+    def swap_actions(self, gates: Tensor, block: str, old: Tensor, new: Tensor) -> Tensor:
+        """The gates [M, E, 4*128] with the actions in the first slots of `block` changed from
+        `old` to `new` (int [M, E, S], slots 0..S-1): g + Σ_s (W_s[new_s] − W_s[old_s]).
+
+        The actions enter the gates linearly, so this equals recomputing them (to float
+        rounding) without the input and recurrent products; where new = old the difference
+        is exactly 0 and the gates come back unchanged, bit for bit."""
+        delta = torch.zeros_like(gates)
+        for slot in range(old.shape[-1]):
+            rows = self.lstm_wx[:, self.block_rows(block, slot)]  # [M, A, 4H]
+            width = rows.shape[-1]
+            added = rows.gather(1, new[:, :, slot, None].expand(-1, -1, width))
+            removed = rows.gather(1, old[:, :, slot, None].expand(-1, -1, width))
+            delta = delta + (added - removed)
+        return gates + delta
+
     def symbol_rows(self, slot: int, models: Tensor | slice = slice(None)) -> Tensor:
         """What each symbol in speaker slot `slot` adds to the gates, [M', V, 4H]: its
         embedding times the slot's input weights."""

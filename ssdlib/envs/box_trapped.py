@@ -8,7 +8,7 @@ import torch
 
 from . import palette
 from .geometry import ACTION_NAMES, OPEN
-from .grid import GridGame, GridState
+from .grid import GridGame, GridState, paint
 from .maps import GridMap
 
 REGROW_DELAY = 5
@@ -80,4 +80,4 @@ class BoxTrapped(GridGame):
 
     def _draw_extra(self, image: torch.Tensor) -> torch.Tensor:
         closed = self._box[None, :] & ~self.state.box_open[:, None]
-        return torch.where(closed, palette.WALL, image)
+        return paint(image, closed, palette.WALL)

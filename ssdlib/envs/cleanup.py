@@ -59,12 +59,12 @@ class Cleanup(GridGame):
         b = s.pos.shape[0]
         density = self.waste_density()
         depleted = density >= DEPLETION_THRESHOLD
-        free = ~(s.apples | self._occupied())[:, self._apple_cells]
+        free = ~(s.apples | self._occupied()).index_select(1, self._apple_cells)
         u = self._rand(b, len(self._apple_cells))
         grow = free & (u < apple_spawn_probability(density)[:, None])
-        s.apples[:, self._apple_cells] |= grow
+        self._grow_apples(self._apple_cells, grow)
 
-        clean = ~s.waste[:, self._river_cells]
+        clean = ~s.waste.index_select(1, self._river_cells)
         u = torch.where(clean, self._rand(b, len(self._river_cells)), 2.0)
         first, index = u.min(1)
         new_waste = (first < WASTE_SPAWN_PROB) & ~depleted

@@ -73,6 +73,13 @@ class Observation(NamedTuple):
         return palette.to_rgb(self.image)
 
 
+def paint(image: torch.Tensor, mask: torch.Tensor, colour: int | torch.Tensor) -> torch.Tensor:
+    """Palette image uint8 with `colour` where `mask` (bool): image + mask (colour - image),
+    which wraps modulo 256 to exactly `colour` or `image`. On CPU, torch.where on uint8 runs
+    about 10x slower than this uint8 arithmetic."""
+    return image + mask.view(torch.uint8) * (colour - image)
+
+
 class GridGame:
     """Base class of Cleanup, Harvest and Box Trapped; subclasses add their own dynamics."""
 
@@ -131,6 +138,8 @@ class GridGame:
         self._others = torch.arange(num_agents).expand(num_agents, -1)[~eye].view(num_agents, -1).to(dev)
         self._agent_ids = torch.arange(num_agents, device=dev)
 
+        # steps may branch on a value read back from the device only where that read is free
+        self.branch_on_host = dev.type == "cpu"
         self._generator = torch.Generator(device=dev)
         self._generator.manual_seed(seed)
         self.t = 0
@@ -253,7 +262,7 @@ class GridGame:
         s = self.state
         b, n = s.pos.shape
         image = self._image()
-        cells = self._view_cells[s.pos * 4 + s.orient]  # [B, N, 225]
+        cells = self._view_cells.index_select(0, (s.pos * 4 + s.orient).view(-1))  # [B*N, 225]
         view = image.gather(1, cells.view(b, -1)).view(b, n, VIEW_SIZE, VIEW_SIZE)
         row, col = s.pos // self.width, s.pos % self.width
         near = ((row[:, :, None] - row[:, None, :]).abs() <= VIEW_RADIUS) & (
@@ -328,8 +337,8 @@ class GridGame:
         s.beams = torch.zeros_like(s.beams)
         if not (self.has_fire or self.has_clean):
             return hits[:, :n], cleaned
-        cells = self._ray_cells[s.pos * 4 + s.orient].view(b, n, 3, BEAM_LENGTH)
-        wall = self._wall[cells]
+        cells = self._ray_cells.index_select(0, (s.pos * 4 + s.orient).view(-1)).view(b, n, 3, BEAM_LENGTH)
+        wall = self._wall.take(cells)
         who = torch.full_like(s.beams, n, dtype=torch.long).scatter_(1, s.pos, self._agent_ids.expand(b, -1))
         who = who.gather(1, cells.view(b, -1)).view(b, n, 3, BEAM_LENGTH)
         agent_here = who < n
@@ -337,19 +346,8 @@ class GridGame:
         if self.has_clean:
             order = self._rand(b, n).argsort(1)
             cleaning = actions == CLEAN
-            for rank in range(n):
-                k = order[:, rank : rank + 1]  # [B, 1] the agent firing at this rank
-                kk = k[:, :, None, None].expand(b, 1, 3, BEAM_LENGTH)
-                c = cells.gather(1, kk).view(b, -1)
-                waste = s.waste.gather(1, c)
-                covered = ray_coverage(
-                    wall.gather(1, kk).view(b, 3, BEAM_LENGTH),
-                    agent_here.gather(1, kk).view(b, 3, BEAM_LENGTH) | waste.view(b, 3, BEAM_LENGTH),
-                ).view(b, -1) & cleaning.gather(1, k)
-                now_clean = covered & waste
-                s.waste.scatter_(1, torch.where(now_clean, c, self.DUMP), False)
-                cleaned.scatter_add_(1, k, now_clean.sum(1, keepdim=True))
-                s.beams.scatter_(1, torch.where(covered, c, self.DUMP), palette.CLEAN_BEAM)
+            if not (self.branch_on_host and self._clean_beams_at_once(cells, wall, agent_here, cleaning, cleaned)):
+                self._clean_beams_in_order(cells, wall, agent_here, cleaning, order, cleaned)
 
         if self.has_fire:
             covered = ray_coverage(wall, agent_here) & (actions == FIRE)[:, :, None, None]
@@ -357,6 +355,61 @@ class GridGame:
             hits.scatter_add_(1, target.view(b, -1), torch.ones_like(target.view(b, -1)))
             s.beams.scatter_(1, torch.where(covered, cells, self.DUMP).view(b, -1), palette.PENALTY_BEAM)
         return hits[:, :n], cleaned
+
+    def _clean_beams_in_order(self, cells: torch.Tensor, wall: torch.Tensor, agent_here: torch.Tensor,
+                              cleaning: torch.Tensor, order: torch.Tensor, cleaned: torch.Tensor) -> None:
+        """The CLEAN beams one firer after another in `order` [B, N] (spec 3 and 5), each
+        against the waste its predecessors left; adds each firer's cleaned cells to `cleaned`.
+        cells, wall, agent_here: [B, N, 3, L] every agent's ray cells and what is on them."""
+        s = self.state
+        b, n = cleaning.shape
+        for rank in range(n):
+            k = order[:, rank : rank + 1]  # [B, 1] the agent firing at this rank
+            kk = k[:, :, None, None].expand(b, 1, 3, BEAM_LENGTH)
+            c = cells.gather(1, kk).view(b, -1)
+            waste = s.waste.gather(1, c)
+            covered = ray_coverage(
+                wall.gather(1, kk).view(b, 3, BEAM_LENGTH),
+                agent_here.gather(1, kk).view(b, 3, BEAM_LENGTH) | waste.view(b, 3, BEAM_LENGTH),
+            ).view(b, -1) & cleaning.gather(1, k)
+            now_clean = covered & waste
+            s.waste.scatter_(1, torch.where(now_clean, c, self.DUMP), False)
+            cleaned.scatter_add_(1, k, now_clean.sum(1, keepdim=True))
+            s.beams.scatter_(1, torch.where(covered, c, self.DUMP), palette.CLEAN_BEAM)
+
+    def _clean_beams_at_once(self, cells: torch.Tensor, wall: torch.Tensor, agent_here: torch.Tensor,
+                             cleaning: torch.Tensor, cleaned: torch.Tensor) -> bool:
+        """Every CLEAN beam cast against the waste before any of them, applied only where that
+        equals `_clean_beams_in_order` in every game; returns whether it was applied.
+
+        The order matters only through a waste cell that one ray cleans (the ray's last
+        covered cell) and another cleaning ray covers: cleaned first, it would let the other
+        ray through. If no ray's cleaned cell is covered by a second ray, then by induction
+        over any order each ray covers and cleans exactly what it does against the initial
+        waste. The check is a read on the host, so only `branch_on_host` envs (CPU) try this.
+        """
+        s = self.state
+        b = cells.shape[0]
+        c = cells.view(b, -1)
+        waste = s.waste.gather(1, c).view(cells.shape)
+        covered = ray_coverage(wall, agent_here | waste) & cleaning[:, :, None, None]
+        now_clean = (covered & waste).view(b, -1)
+        covered = covered.view(b, -1)
+        target = torch.where(covered, c, self.DUMP)
+        rays_over = torch.zeros(s.waste.shape, dtype=torch.uint8, device=self.device)
+        rays_over.scatter_add_(1, target, torch.ones_like(target, dtype=torch.uint8))
+        if bool((now_clean & (rays_over.gather(1, c) > 1)).any()):
+            return False
+        s.waste.scatter_(1, torch.where(now_clean, c, self.DUMP), False)
+        cleaned += now_clean.view(cells.shape).sum((2, 3))
+        s.beams.scatter_(1, target, palette.CLEAN_BEAM)
+        return True
+
+    def _grow_apples(self, cells: torch.Tensor, grow: torch.Tensor) -> None:
+        """New apples on the flat `cells` [C] where `grow` [B, C], each of which must be
+        empty: added as 0/1 bytes, which on CPU is about 4x faster than `|=` through
+        advanced indexing."""
+        self.state.apples.view(torch.uint8).index_add_(1, cells, grow.view(torch.uint8))
 
     def _occupied(self) -> torch.Tensor:
         """bool [B, H*W+2]: cells that hold an agent."""
@@ -367,11 +420,10 @@ class GridGame:
         """Palette image uint8 [B, H*W+2] of the state: map, apples, beams, then agents."""
         s = self.state
         b, n = s.pos.shape
-        image = self._base_image.expand(b, -1)
-        image = torch.where(s.waste, palette.WASTE, image)
-        image = torch.where(s.apples, palette.APPLE, image)
+        image = paint(self._base_image.expand(b, -1), s.waste, palette.WASTE)
+        image = paint(image, s.apples, palette.APPLE)
         image = self._draw_extra(image)
-        image = torch.where(s.beams > 0, s.beams, image)
+        image = paint(image, s.beams.bool(), s.beams)
         agents = (palette.AGENT + self._agent_ids).to(torch.uint8).expand(b, -1)
         return image.scatter(1, s.pos, agents)
 

@@ -50,8 +50,8 @@ class Harvest(GridGame):
         counted before this step's regrowth (a synchronous update)."""
         s = self.state
         b = s.pos.shape[0]
-        nearby = s.apples[:, self._neighbours.view(-1)].view(b, *self._neighbours.shape).sum(-1)
+        nearby = s.apples.index_select(1, self._neighbours.view(-1)).view(b, *self._neighbours.shape).sum(-1)
         prob = self._probs[nearby.clamp(max=3).long()]
-        free = ~(s.apples | self._occupied())[:, self._apple_cells]
+        free = ~(s.apples | self._occupied()).index_select(1, self._apple_cells)
         grow = free & (self._rand(b, len(self._apple_cells)) < prob)
-        s.apples[:, self._apple_cells] |= grow
+        self._grow_apples(self._apple_cells, grow)

@@ -234,8 +234,9 @@ class Trainer:
         actions = self._sample(logits)
         if self.K > 0:
             # influencees see the influencers' actions of this step (influencers' rows unchanged)
+            before = layout.to_models(seen[:, :, : self.K].clone())  # seen changes in place below
             seen[:, self.K:, : self.K] = layout.to_games(actions)[:, None, : self.K]
-            gates = net.core.gates(features, net.policy_inputs(layout.to_models(seen)), memory.policy)
+            gates = net.core.swap_actions(gates, "others", before, layout.to_models(seen[:, :, : self.K]))
             policy = net.core.cell(gates, memory.policy.c)
             logits, value = net.head(policy.h)
             actions = torch.where(self._is_influencer, actions, self._sample(logits))
