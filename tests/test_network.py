@@ -43,8 +43,11 @@ def gates_of(net: AgentNetworks, features: torch.Tensor, acts: torch.Tensor | No
     return net.core.gates(features, net.policy_inputs(acts), state)
 
 
-def counterfactual(net: AgentNetworks, gates: torch.Tensor, acts: torch.Tensor, slot: int) -> torch.Tensor:
-    return net.core.counterfactual_gates(gates, acts, "others", slot)
+def materialised(net: AgentNetworks, gates: torch.Tensor, acts: torch.Tensor, slot: int) -> torch.Tensor:
+    """The counterfactual gates [M, E, A, 4H] written out whole: (g − W[a]) + W[ã]."""
+    rows = net.core.lstm_wx[:, net.core.block_rows("others", slot)]
+    taken = rows.gather(1, acts[:, :, slot, None].expand(-1, -1, rows.shape[-1]))
+    return gates[:, :, None] - taken[:, :, None] + rows[:, None]
 
 
 def test_output_shapes():
@@ -74,7 +77,8 @@ def test_output_shapes():
         x = torch.cat([features, one_hot], -1)
         expected = net.core.lstm_b[:, None] + x @ net.core.lstm_wx + state.h @ net.core.lstm_wh
         torch.testing.assert_close(gates, expected, atol=1e-5, rtol=1e-5)
-    assert counterfactual(net, gates, acts, 1).shape == (m, e, A, 4 * LSTM_SIZE)
+    with torch.no_grad():
+        assert net.core.counterfactual_cell(gates, acts, "others", 1, state.c).h.shape == (m, e, A, LSTM_SIZE)
     logits, value, new_state = net.policy_step(features, acts, state)
     assert logits.shape == (m, e, A)
     assert value.shape == (m, e)
@@ -141,23 +145,30 @@ def test_copy_weights_depend_only_on_own_seed():
 
 
 @pytest.mark.parametrize("k", [1, 3])
-def test_counterfactual_gates_match_recomputation(k):
+def test_counterfactual_cell_matches_recomputation(k):
+    """The cell under every action in a slot equals the cell of gates recomputed with that
+    action (float tolerance), equals bit for bit the cell of the materialised row-swapped
+    gates, and its row of the taken action is the factual cell."""
     m, e = 2, 5
     net = make_net(k, [3, 4])
     features = encode(net, images(m, e))
     acts = other_actions(m, e, k)
     state = random_state(m, e)
     gates = gates_of(net, features, acts, state)
+    factual = net.core.cell(gates, state.c)
     for slot in range(k):
-        cf = counterfactual(net, gates, acts, slot)
+        with torch.no_grad():
+            cf = net.core.counterfactual_cell(gates, acts, "others", slot, state.c)
+            whole = net.core.cell(materialised(net, gates, acts, slot), state.c[:, :, None])
+        assert torch.equal(cf.h, whole.h) and torch.equal(cf.c, whole.c)
         for action in range(A):
             replaced = acts.clone()
             replaced[:, :, slot] = action
-            expected = gates_of(net, features, replaced, state)
-            torch.testing.assert_close(cf[:, :, action], expected, atol=1e-5, rtol=1e-5)
-        # the row of the taken action is the factual gates
-        taken = cf.gather(2, acts[:, :, slot, None, None].expand(-1, -1, 1, cf.shape[-1])).squeeze(2)
-        torch.testing.assert_close(taken, gates, atol=1e-5, rtol=1e-5)
+            expected = net.core.cell(gates_of(net, features, replaced, state), state.c)
+            torch.testing.assert_close(cf.h[:, :, action], expected.h, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(cf.c[:, :, action], expected.c, atol=1e-6, rtol=1e-5)
+        taken = cf.h.gather(2, acts[:, :, slot, None, None].expand(-1, -1, 1, LSTM_SIZE)).squeeze(2)
+        torch.testing.assert_close(taken, factual.h, atol=1e-6, rtol=1e-5)
 
 
 @pytest.mark.parametrize("k", [1, 3])

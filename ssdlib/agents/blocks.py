@@ -79,7 +79,7 @@ class RecurrentCore(nn.Module):
     The LSTM input is the FC output followed by named one-hot action blocks (`blocks`: name ->
     number of action slots), e.g. {"others": N - 1}, and, with `messages`, the embedded symbols
     of every speaker. Both enter the gates linearly, so the gates under another action (or
-    symbol) in one slot are a row swap (`counterfactual_gates`, `counterfactual_message_gates`),
+    symbol) in one slot are a row swap (`counterfactual_cell`, `counterfactual_message_cell`),
     not recomputed.
     """
 
@@ -152,14 +152,15 @@ class RecurrentCore(nn.Module):
         g = torch.baddbmm(self.lstm_b[:, None], x, self.lstm_wx)
         return torch.baddbmm(g, state.h, self.lstm_wh)
 
-    def counterfactual_gates(self, gates: Tensor, actions: Tensor, block: str, slot: int,
-                             models: Tensor | slice = slice(None)) -> Tensor:
-        """Gates [M', E, A, 4*128] with the action in `slot` of `block` replaced by every
-        action ã (other inputs and the state unchanged), for the copies `models`; `gates` and
-        `actions` (int [M', E, slots] of that block) are given for those copies only."""
+    def counterfactual_cell(self, gates: Tensor, actions: Tensor, block: str, slot: int, c: Tensor,
+                            models: Tensor | slice = slice(None)) -> LSTMState:
+        """The cell [M', E, A, H] under every action ã in `slot` of `block` (other inputs and
+        the state unchanged), for the copies `models`: gates (g − W[a]) + W[ã] (`swapped_cell`);
+        `gates`, `actions` (int [M', E, slots] of that block) and the cell state c [M', E, H]
+        are given for those copies only."""
         rows = self.lstm_wx[models, self.block_rows(block, slot)]  # [M', A, 4H]
         taken = rows.gather(1, actions[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
-        return gates[:, :, None] - taken[:, :, None] + rows[:, None]
+        return self.swapped_cell(gates, taken, rows, c)
 
     def swap_actions(self, gates: Tensor, block: str, old: Tensor, new: Tensor) -> Tensor:
         """The gates [M, E, 4*128] with the actions in the first slots of `block` changed from
@@ -182,23 +183,37 @@ class RecurrentCore(nn.Module):
         embedding times the slot's input weights."""
         return torch.bmm(self.message_embedding[models], self.lstm_wx[models, self.message_rows(slot)])
 
-    def counterfactual_message_gates(self, gates: Tensor, heard: Tensor, slot: int,
-                                     models: Tensor | slice = slice(None)) -> Tensor:
-        """Gates [M', E, V, 4H] with the symbol in speaker slot `slot` replaced by every
-        symbol m̃ (other inputs and the state unchanged); `gates` and `heard` (int [M', E,
-        slots]) are given for the copies `models` only."""
+    def counterfactual_message_cell(self, gates: Tensor, heard: Tensor, slot: int, c: Tensor,
+                                    models: Tensor | slice = slice(None)) -> LSTMState:
+        """The cell [M', E, V, H] under every symbol m̃ in speaker slot `slot` (other inputs
+        and the state unchanged); `gates`, `heard` (int [M', E, slots]) and c [M', E, H] are
+        given for the copies `models` only."""
         rows = self.symbol_rows(slot, models)  # [M', V, 4H]
         taken = rows.gather(1, heard[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
-        return gates[:, :, None] - taken[:, :, None] + rows[:, None]
+        return self.swapped_cell(gates, taken, rows, c)
+
+    @staticmethod
+    def swapped_cell(gates: Tensor, taken: Tensor, rows: Tensor, c: Tensor) -> LSTMState:
+        """The cell under every row swap, [M', E, X, H]: `cell` of the gates (g − taken) + rows[x]
+        for gates, taken [M', E, 4H], rows [M', X, 4H] and c [M', E, H]. Built one gate at a
+        time, each gate's counterfactuals are written once, contiguous: the same numbers as
+        materialising the [M', E, X, 4H] gates and copying each gate out, two fewer passes over
+        the largest tensor of an influence step."""
+        base = (gates - taken)[:, :, None]
+        i, f, g, o = (b + r[:, None] for b, r in zip(base.chunk(4, -1), rows.chunk(4, -1)))
+        return RecurrentCore.cell_of_gates(i, f, g, o, c[:, :, None])
 
     @staticmethod
     def cell(gates: Tensor, c: Tensor) -> LSTMState:
-        """The LSTM cell update from pre-activations (input, forget, cell, output gates):
-        c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c').
+        """The LSTM cell update from pre-activations [..., 4*128] (input, forget, cell, output
+        gates), `cell_of_gates` of contiguous copies of each gate: on CPU, tanh and sigmoid of
+        a strided view run up to 10x slower."""
+        return RecurrentCore.cell_of_gates(*(x.contiguous() for x in gates.chunk(4, -1)), c)
 
-        Each gate is copied out contiguous first: on CPU, tanh and sigmoid of a strided view
-        run up to 10x slower. Without autograd the updates run in place on those copies."""
-        i, f, g, o = (x.contiguous() for x in gates.chunk(4, -1))
+    @staticmethod
+    def cell_of_gates(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> LSTMState:
+        """c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c'). Without autograd the updates run in
+        place on the gates, which must then be the caller's own (fresh) tensors."""
         if torch.is_grad_enabled():
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             return LSTMState(torch.sigmoid(o) * torch.tanh(c), c)

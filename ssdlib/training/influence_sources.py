@@ -123,8 +123,7 @@ class CentralisedInfluence:
         counterfactual = []
         for k in range(self.K):
             def log_policies(gates: Tensor, c: Tensor, others: Tensor, k: int = k) -> Tensor:
-                cf_gates = self.net.core.counterfactual_gates(gates, others, "others", k, models)  # [S*J, E, A, 4H]
-                cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
+                cf_h = self.net.core.counterfactual_cell(gates, others, "others", k, c, models).h  # [S*J, E, A, H]
                 return F.log_softmax(counterfactual_logits(cf_h, others[:, :, k], weight, bias), -1)
             counterfactual.append(in_game_chunks(log_policies, (gates, c, others), gate_bytes(len(models), a, gates)))
         cf = torch.stack(counterfactual, 2).reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
@@ -165,8 +164,7 @@ class MOAInfluence:
         head = self.net.moa_head
 
         def log_predictions(gates: Tensor, c: Tensor, all_actions: Tensor) -> Tensor:
-            cf_gates = self.net.moa_core.counterfactual_gates(gates, all_actions, "all", 0)  # [M, E, ã, 4H]
-            cf_h = self.net.moa_core.cell(cf_gates, c[:, :, None]).h
+            cf_h = self.net.moa_core.counterfactual_cell(gates, all_actions, "all", 0, c).h  # [M, E, ã, H]
             logits = counterfactual_logits(cf_h, all_actions[:, :, 0], head.w, head.b)  # [M, E, ã, (N-1) * A]
             logits = logits.view(*logits.shape[:3], head.others, head.num_actions)
             return F.log_softmax(logits, -1).transpose(2, 3)
@@ -211,8 +209,7 @@ class CommunicationInfluence:
         head, out = self.net.head, []
         for slot in range(1, self.layout.agents):
             def log_policies(gates: Tensor, c: Tensor, heard: Tensor, slot: int = slot) -> Tensor:
-                cf_gates = self.net.core.counterfactual_message_gates(gates, heard, slot)  # [M, E, V, 4H]
-                cf_h = self.net.core.cell(cf_gates, c[:, :, None]).h
+                cf_h = self.net.core.counterfactual_message_cell(gates, heard, slot, c).h  # [M, E, V, H]
                 return F.log_softmax(counterfactual_logits(cf_h, heard[:, :, slot], head.pi_w, head.pi_b), -1)
             out.append(in_game_chunks(log_policies, (gates, c, heard),
                                       gate_bytes(gates.shape[0], self.net.vocabulary, gates)))
