@@ -113,3 +113,15 @@ def test_clean_beams_at_once_evolve_the_games_as_the_sequential_beams(monkeypatc
         for a, b in zip(fast.state.tensors(), plain.state.tensors()):
             assert torch.equal(a, b)
     assert len(taken) == 300 and 0 < sum(taken) < 300, sum(taken)
+
+
+def test_cell_without_autograd_leaves_the_callers_gates_unchanged():
+    """Even where a gate chunk is already contiguous (one copy, one game), the in-place cell
+    works on its own copy."""
+    gen = torch.Generator().manual_seed(1)
+    for shape in [(1, 1, 512), (3, 2, 512)]:
+        gates = torch.randn(shape, generator=gen)
+        before = gates.clone()
+        with torch.no_grad():
+            RecurrentCore.cell(gates, torch.randn(*shape[:2], 128, generator=gen))
+        assert torch.equal(gates, before)

@@ -207,8 +207,10 @@ class RecurrentCore(nn.Module):
     def cell(gates: Tensor, c: Tensor) -> LSTMState:
         """The LSTM cell update from pre-activations [..., 4*128] (input, forget, cell, output
         gates), `cell_of_gates` of contiguous copies of each gate: on CPU, tanh and sigmoid of
-        a strided view run up to 10x slower."""
-        return RecurrentCore.cell_of_gates(*(x.contiguous() for x in gates.chunk(4, -1)), c)
+        a strided view run up to 10x slower. A gate that is already contiguous (one copy, one
+        game) is cloned, so that the in-place updates never touch the caller's gates."""
+        return RecurrentCore.cell_of_gates(*(x.clone() if x.is_contiguous() else x.contiguous()
+                                             for x in gates.chunk(4, -1)), c)
 
     @staticmethod
     def cell_of_gates(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> LSTMState:
