@@ -144,17 +144,22 @@ def test_copy_weights_depend_only_on_own_seed():
     assert not torch.allclose(encode(a, x)[0], encode(b, x)[0])
 
 
+def factual_step(k: int, m: int, e: int):
+    """m copies (seeds 3, 4, ...) seeing k others, with FC features, the others' actions, an
+    LSTM state and the gates of one step."""
+    net = make_net(k, list(range(3, 3 + m)))
+    features = encode(net, images(m, e))
+    acts = other_actions(m, e, k)
+    state = random_state(m, e)
+    return net, features, acts, state, gates_of(net, features, acts, state)
+
+
 @pytest.mark.parametrize("k", [1, 3])
 def test_counterfactual_cell_matches_recomputation(k):
     """The cell under every action in a slot equals the cell of gates recomputed with that
     action (float tolerance), equals bit for bit the cell of the materialised row-swapped
     gates, and its row of the taken action is the factual cell."""
-    m, e = 2, 5
-    net = make_net(k, [3, 4])
-    features = encode(net, images(m, e))
-    acts = other_actions(m, e, k)
-    state = random_state(m, e)
-    gates = gates_of(net, features, acts, state)
+    net, features, acts, state, gates = factual_step(k, 2, 5)
     factual = net.core.cell(gates, state.c)
     for slot in range(k):
         with torch.no_grad():
@@ -176,11 +181,7 @@ def test_swapped_actions_match_recomputation_and_keep_unchanged_copies_exact(k):
     """`swap_actions` (how influencees see this step's influencer actions) gives the gates
     recomputed with the new actions, and exactly the old gates where no action changed."""
     m, e = 2, 6
-    net = make_net(k, [3, 4])
-    features = encode(net, images(m, e))
-    old = other_actions(m, e, k)
-    state = random_state(m, e)
-    gates = gates_of(net, features, old, state)
+    net, features, old, state, gates = factual_step(k, m, e)
     new = old.clone()
     new[:, ::2, : max(1, k - 1)] = other_actions(m, e, k, seed=7)[:, ::2, : max(1, k - 1)]
     swapped = net.core.swap_actions(gates, "others", old[:, :, : max(1, k - 1)], new[:, :, : max(1, k - 1)])

@@ -75,8 +75,8 @@ class Observation(NamedTuple):
 
 def paint(image: torch.Tensor, mask: torch.Tensor, colour: int | torch.Tensor) -> torch.Tensor:
     """Palette image uint8 with `colour` where `mask` (bool): image + mask (colour - image),
-    which wraps modulo 256 to exactly `colour` or `image`. On CPU, torch.where on uint8 runs
-    about 10x slower than this uint8 arithmetic."""
+    which wraps modulo 256 to exactly `colour` or `image`. On this CPU torch.where on uint8
+    took 280 us at [64, 452], each uint8 op here 5 us."""
     return image + mask.view(torch.uint8) * (colour - image)
 
 
