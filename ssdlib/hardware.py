@@ -2,6 +2,7 @@
 
 import os
 import platform
+from pathlib import Path
 
 import torch
 
@@ -18,6 +19,32 @@ def device_name(device: torch.device | str) -> str:
     except (OSError, StopIteration):
         pass
     return f"{model} ({len(os.sched_getaffinity(0))} cores)"
+
+
+def count_cpus(cpu_list: str) -> int:
+    """How many CPUs a sysfs CPU list names ("0-3,8,10-11" -> 7)."""
+    count = 0
+    for part in cpu_list.strip().split(","):
+        first, _, last = part.partition("-")
+        count += int(last or first) - int(first) + 1
+    return count
+
+
+def cache_bytes_per_core(default: int = 2**21) -> int:
+    """The cache one CPU core can count on: over its data caches of level 2 and above, the
+    largest share (a cache's size over the CPUs sharing it), read from Linux's sysfs; e.g.
+    the 2 MiB L2 of a server core whose L3 holds 1.5 MiB a core, or 240 MiB on a 2-core VM
+    given a 480 MiB L3. `default` (2 MiB, a common L2) where sysfs does not say."""
+    shares = []
+    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+        try:
+            kind, level, size, shared = ((index / name).read_text().strip()
+                                         for name in ("type", "level", "size", "shared_cpu_list"))
+            if kind != "Instruction" and int(level) >= 2 and size.endswith("K"):
+                shares.append(int(size[:-1]) * 1024 // count_cpus(shared))
+        except (OSError, ValueError):
+            continue
+    return max(shares, default=default)
 
 
 def resolve_device(device: torch.device | str) -> torch.device:

@@ -139,14 +139,15 @@ def marginal_log_ratio(cond_log_all: Tensor, influencer_log: Tensor, cond_log: T
     conditional, computed relative to the conditional so that it is exactly 0 when every
     counterfactual row equals it (an influencee that ignores the influencer):
 
-    r = log Σ_ã p(ã | s^k) exp(log p(a^j | ã, z) − log p(a^j | a^k, z)) − log Σ_ã p(ã | s^k).
+    r = log(1 + Σ_ã p(ã | s^k) (exp(log p(a^j | ã, z) − log p(a^j | a^k, z)) − 1)),
 
-    ``cond_log_all`` [..., A_k, A_j], ``influencer_log`` [..., A_k], ``cond_log`` [..., A_j].
-    Both sums are taken with the same reduction over the same layout, so they cancel exactly.
+    which is log Σ_ã p(ã | s^k) p(a^j | ã, z) / p(a^j | a^k, z) since Σ_ã p(ã | s^k) = 1.
+    Rows equal to the conditional add expm1(0) = 0 exactly, and a small difference keeps its
+    digits (expm1, log1p). ``cond_log_all`` [..., A_k, A_j], ``influencer_log`` [..., A_k]
+    (normalised), ``cond_log`` [..., A_j].
     """
-    weights = influencer_log.unsqueeze(-1) + torch.zeros_like(cond_log_all)  # [..., A_k, A_j]
-    shifted = cond_log_all - cond_log.unsqueeze(-2) + influencer_log.unsqueeze(-1)
-    return torch.logsumexp(shifted, dim=-2) - torch.logsumexp(weights, dim=-2)
+    change = torch.expm1(cond_log_all - cond_log.unsqueeze(-2))  # [..., A_k, A_j]
+    return torch.log1p((influencer_log.exp().unsqueeze(-1) * change).sum(-2))
 
 
 def _influence(cond_log_all: Tensor, influencer_log: Tensor, cond: Tensor, divergence: str,

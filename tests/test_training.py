@@ -220,6 +220,22 @@ def test_influencers_act_first():
         assert torch.equal(cond[:, k:, :k], actions[:, None, :k].expand(-1, n - k, -1))
 
 
+def test_sampling_some_copies_uses_their_draws_of_a_full_draw():
+    """The influencers' first pass samples only their copies, from the uniforms a draw for all
+    copies would give them, and leaves the generator where that draw would."""
+    tr = Trainer(make_config(num_agents=4, influencers=2), Preset("p", 1000, 3, horizon=50), [0, 1])
+    logits = torch.randn(tr.layout.models, 3, 9)
+    rows = tr._influencer_models
+    assert rows.tolist() == [0, 1, 4, 5]
+    start = tr.state.generator.get_state()
+    full = tr._sample(logits)
+    after_full = tr.state.generator.get_state()
+    tr.state.generator.set_state(start)
+    some = tr._sample(logits[rows], rows)
+    assert torch.equal(some, full[rows])
+    assert torch.equal(tr.state.generator.get_state(), after_full)
+
+
 def test_evaluate_reproduces_acting_across_episode_ends():
     tr = Trainer(make_config(num_agents=3, influencers=1, scheme="influence", reward={"influence_weight": 1.0},
                              optim={"rollout_length": 12}), Preset("p", 1000, 2, horizon=5), [3])

@@ -32,6 +32,17 @@ def draw(init: list[torch.Generator], shape: tuple[int, ...], fan_in: int, scale
     return nn.Parameter(torch.stack([(torch.rand(shape, generator=g) * 2 - 1) * bound for g in init]))
 
 
+def pick_rows(table: Tensor, index: Tensor) -> Tensor:
+    """table[m, index[m, e]] for a table [M, X, W] and an int index [M, E]: [M, E, W].
+
+    One `index_select` of whole rows from the flattened table: the same values as
+    `table.gather(1, index[..., None].expand(-1, -1, W))`, which on CPU reads an index per
+    element and runs about 10x slower (and keeps its autograd graph the same way)."""
+    m, x, w = table.shape
+    flat = index + torch.arange(m, device=index.device)[:, None] * x
+    return table.reshape(m * x, w).index_select(0, flat.flatten()).view(*index.shape, w)
+
+
 class LSTMState(NamedTuple):
     h: Tensor  # [M, E, LSTM_SIZE]
     c: Tensor
@@ -79,7 +90,7 @@ class RecurrentCore(nn.Module):
     The LSTM input is the FC output followed by named one-hot action blocks (`blocks`: name ->
     number of action slots), e.g. {"others": N - 1}, and, with `messages`, the embedded symbols
     of every speaker. Both enter the gates linearly, so the gates under another action (or
-    symbol) in one slot are a row swap (`counterfactual_cell`, `counterfactual_message_cell`),
+    symbol) in one slot are a row swap (`counterfactual_h`, `counterfactual_message_h`),
     not recomputed.
     """
 
@@ -131,77 +142,72 @@ class RecurrentCore(nn.Module):
         start = self.actions_end + slot * self.messages.embedding
         return slice(start, start + self.messages.embedding)
 
-    def embed(self, symbols: Tensor) -> Tensor:
-        """Symbols int [M, E, slots] -> each copy's embeddings, concatenated [M, E, slots * d]."""
-        copies = torch.arange(symbols.shape[0], device=symbols.device)[:, None, None]
+    def embed(self, symbols: Tensor, models: Tensor | None = None) -> Tensor:
+        """Symbols int [M', E, slots] of the copies `models` (all by default) -> their
+        embeddings, concatenated [M', E, slots * d]."""
+        copies = torch.arange(self.message_embedding.shape[0], device=symbols.device)
+        copies = (copies if models is None else copies[models])[:, None, None]
         return self.message_embedding[copies, symbols].flatten(-2)
 
     def gates(self, features: Tensor, actions: dict[str, Tensor], state: LSTMState,
-              heard: Tensor | None = None) -> Tensor:
-        """LSTM pre-activations [M, E, 4*128] from FC features, the action blocks (int
-        [M, E, slots] each, in the core's block order), the symbols heard (int [M, E, slots],
-        with messages) and the state."""
+              heard: Tensor | None = None, models: Tensor | None = None) -> Tensor:
+        """LSTM pre-activations [M', E, 4*128] of the copies `models` (all by default) from
+        their FC features, action blocks (int [M', E, slots] each, in the core's block order),
+        symbols heard (int [M', E, slots], with messages) and state. All copies use the
+        parameters themselves (a view of them would add a copy to every step's backward)."""
         if set(actions) != set(self.blocks):
             raise ValueError(f"action blocks {sorted(actions)} given, the core takes {list(self.blocks)}")
         if (heard is None) != (self.messages is None):
             raise ValueError("symbols heard must be given exactly when the core has message inputs")
         one_hot = [F.one_hot(actions[name], self.num_actions).flatten(-2).float() for name in self.blocks]
         if heard is not None:
-            one_hot.append(self.embed(heard))
+            one_hot.append(self.embed(heard, models))
         x = torch.cat([features, *one_hot], -1) if one_hot else features
-        g = torch.baddbmm(self.lstm_b[:, None], x, self.lstm_wx)
-        return torch.baddbmm(g, state.h, self.lstm_wh)
+        b, wx, wh = self.lstm_b, self.lstm_wx, self.lstm_wh
+        if models is not None:
+            b, wx, wh = b[models], wx[models], wh[models]
+        g = torch.baddbmm(b[:, None], x, wx)
+        return torch.baddbmm(g, state.h, wh)
 
-    def counterfactual_cell(self, gates: Tensor, actions: Tensor, block: str, slot: int, c: Tensor,
-                            models: Tensor | slice = slice(None)) -> LSTMState:
-        """The cell [M', E, A, H] under every action ã in `slot` of `block` (other inputs and
-        the state unchanged), for the copies `models`: gates (g − W[a]) + W[ã] (`swapped_cell`);
-        `gates`, `actions` (int [M', E, slots] of that block) and the cell state c [M', E, H]
-        are given for those copies only."""
+    def counterfactual_h(self, gates: Tensor, actions: Tensor, block: str, slot: int, c: Tensor,
+                         models: Tensor | slice = slice(None)) -> Tensor:
+        """The LSTM output h' [M', E, A, H] under every action ã in `slot` of `block` (other
+        inputs and the state unchanged), for the copies `models`: gates (g − W[a]) + W[ã]
+        (`swapped_h`); `gates`, `actions` (int [M', E, slots] of that block) and the cell state
+        c [M', E, H] are given for those copies only."""
         rows = self.lstm_wx[models, self.block_rows(block, slot)]  # [M', A, 4H]
-        taken = rows.gather(1, actions[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
-        return self.swapped_cell(gates, taken, rows, c)
-
-    def swap_actions(self, gates: Tensor, block: str, old: Tensor, new: Tensor) -> Tensor:
-        """The gates [M, E, 4*128] with the actions in the first slots of `block` changed from
-        `old` to `new` (int [M, E, S], slots 0..S-1): g + Σ_s (W_s[new_s] − W_s[old_s]).
-
-        The actions enter the gates linearly, so this equals recomputing them (to float
-        rounding) without the input and recurrent products; where new = old the difference
-        is exactly 0 and the gates come back unchanged, bit for bit."""
-        delta = torch.zeros_like(gates)
-        for slot in range(old.shape[-1]):
-            rows = self.lstm_wx[:, self.block_rows(block, slot)]  # [M, A, 4H]
-            width = rows.shape[-1]
-            added = rows.gather(1, new[:, :, slot, None].expand(-1, -1, width))
-            removed = rows.gather(1, old[:, :, slot, None].expand(-1, -1, width))
-            delta = delta + (added - removed)
-        return gates + delta
+        taken = pick_rows(rows, actions[:, :, slot])  # [M', E, 4H]
+        return self.swapped_h(gates, taken, rows, c)
 
     def symbol_rows(self, slot: int, models: Tensor | slice = slice(None)) -> Tensor:
         """What each symbol in speaker slot `slot` adds to the gates, [M', V, 4H]: its
         embedding times the slot's input weights."""
         return torch.bmm(self.message_embedding[models], self.lstm_wx[models, self.message_rows(slot)])
 
-    def counterfactual_message_cell(self, gates: Tensor, heard: Tensor, slot: int, c: Tensor,
-                                    models: Tensor | slice = slice(None)) -> LSTMState:
-        """The cell [M', E, V, H] under every symbol m̃ in speaker slot `slot` (other inputs
-        and the state unchanged); `gates`, `heard` (int [M', E, slots]) and c [M', E, H] are
-        given for the copies `models` only."""
+    def counterfactual_message_h(self, gates: Tensor, heard: Tensor, slot: int, c: Tensor,
+                                 models: Tensor | slice = slice(None)) -> Tensor:
+        """The LSTM output h' [M', E, V, H] under every symbol m̃ in speaker slot `slot` (other
+        inputs and the state unchanged); `gates`, `heard` (int [M', E, slots]) and c [M', E, H]
+        are given for the copies `models` only."""
         rows = self.symbol_rows(slot, models)  # [M', V, 4H]
-        taken = rows.gather(1, heard[:, :, slot, None].expand(-1, -1, rows.shape[-1]))  # [M', E, 4H]
-        return self.swapped_cell(gates, taken, rows, c)
+        taken = pick_rows(rows, heard[:, :, slot])  # [M', E, 4H]
+        return self.swapped_h(gates, taken, rows, c)
 
     @staticmethod
-    def swapped_cell(gates: Tensor, taken: Tensor, rows: Tensor, c: Tensor) -> LSTMState:
-        """The cell under every row swap, [M', E, X, H]: `cell` of the gates (g − taken) + rows[x]
-        for gates, taken [M', E, 4H], rows [M', X, 4H] and c [M', E, H]. Built one gate at a
-        time, each gate's counterfactuals are written once, contiguous: the same numbers as
-        materialising the [M', E, X, 4H] gates and copying each gate out, two fewer passes over
-        the largest tensor of an influence step."""
-        base = (gates - taken)[:, :, None]
-        i, f, g, o = (b + r[:, None] for b, r in zip(base.chunk(4, -1), rows.chunk(4, -1)))
-        return RecurrentCore.cell_of_gates(i, f, g, o, c[:, :, None])
+    def swapped_h(gates: Tensor, taken: Tensor, rows: Tensor, c: Tensor) -> Tensor:
+        """h' = σ(o) tanh(σ(f) c + σ(i) tanh(g)) under every row swap, [M', E, X, H], of the
+        gates (g − taken) + rows[x], for gates and taken [M', E, 4H], rows [M', X, 4H] and the
+        cell state c [M', E, H]: the same numbers as `cell` of the materialised [M', E, X, 4H]
+        gates. Counterfactuals are measured, never differentiated, so everything runs in
+        place: each gate's counterfactuals are written once, contiguous, and used at once (the
+        forget gate's become the new cell state, the input and cell gates' are folded into it,
+        the output gate's come last), so that at most three such tensors exist at a time."""
+        base = (gates - taken)[:, :, None]  # [M', E, 1, 4H]
+        b_i, b_f, b_g, b_o = base.chunk(4, -1)
+        r_i, r_f, r_g, r_o = rows[:, None].chunk(4, -1)  # [M', 1, X, H]
+        cell = torch.add(b_f, r_f).sigmoid_().mul_(c[:, :, None])
+        cell.add_(torch.add(b_i, r_i).sigmoid_().mul_(torch.add(b_g, r_g).tanh_()))
+        return torch.add(b_o, r_o).sigmoid_().mul_(cell.tanh_())
 
     @staticmethod
     def cell(gates: Tensor, c: Tensor) -> LSTMState:

@@ -30,11 +30,13 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..agents import AgentNetworks
+from ..agents.blocks import pick_rows
+from ..hardware import cache_bytes_per_core
 from ..influence import causal_influence_reward
 from .layout import Layout
 
 MOA_REWARD_CLIP = 10.0  # the reference code clips the MOA influence reward to [-10, 10]
-CACHE_BYTES = 2**21  # about one CPU core's L2 cache
+CACHE_BYTES = cache_bytes_per_core()  # what one core can keep in cache (its L2 or its share of L3)
 
 
 class InfluenceStep(NamedTuple):
@@ -75,7 +77,7 @@ def counterfactual_logits(cf_h: Tensor, taken: Tensor, weight: Tensor, bias: Ten
     LSTM outputs cf_h [M', E, A, H] (row ã: the counterfactual ã) and the taken action
     [M', E]: out(ã) = (b + h(a) W) + (h(ã) − h(a)) W, exactly out(a) where h(ã) = h(a)."""
     m, e, a, h = cf_h.shape
-    h_taken = cf_h.gather(2, taken[:, :, None, None].expand(-1, -1, 1, h))  # [M', E, 1, H]
+    h_taken = pick_rows(cf_h.flatten(0, 1), taken.reshape(-1, 1)).view(m, e, 1, h)  # [M', E, 1, H]
     base = torch.baddbmm(bias[:, None], h_taken.squeeze(2), weight)  # [M', E, out]
     change = torch.bmm((cf_h - h_taken).reshape(m, e * a, h).double(), weight.double())
     return base.double()[:, :, None] + change.view(m, e, a, -1)
@@ -83,11 +85,15 @@ def counterfactual_logits(cf_h: Tensor, taken: Tensor, weight: Tensor, bias: Ten
 
 def in_game_chunks(fn: Callable[..., Tensor], tensors: tuple[Tensor, ...], bytes_per_game: int) -> Tensor:
     """fn(*tensors) over slices of the games dim (dim 1), concatenated on it. On CPU each
-    slice's counterfactual gates (`bytes_per_game` per game) fit in about one core's L2 cache,
-    where the LSTM cell's elementwise passes over them run about 2.7x faster (measured at 64
-    games) than over all games at once; elsewhere one slice. Every op acts per game; only a
-    batched product of fewer rows may round its last bit differently. The slices are a fixed
-    function of the shapes, so a run stays bit-reproducible."""
+    slice's counterfactual gates (`bytes_per_game` per game) fit in what one core can keep in
+    cache (`CACHE_BYTES`: its L2, or its share of a large L3), where the LSTM cell's elementwise
+    passes over them run faster than from memory: 2.7x at 64 games on a VM with a 2 MiB L2
+    and memory at a few GB/s. With a large cache share there is one slice: on a 2-core VM with
+    240 MiB of L3 a core, slices of 2 MiB made the counterfactual policies slower (2.1 against
+    1.5 ms at 64 games), more small ops for no gain. Elsewhere one slice. Every op acts per
+    game; only a batched product of fewer rows may round its last bit differently. The slices
+    are a fixed function of the shapes and the machine's caches, so a run stays
+    bit-reproducible on its machine."""
     games = tensors[0].shape[1]
     size = max(1, CACHE_BYTES // bytes_per_game) if tensors[0].device.type == "cpu" else games
     if size >= games:
@@ -123,7 +129,7 @@ class CentralisedInfluence:
         counterfactual = []
         for k in range(self.K):
             def log_policies(gates: Tensor, c: Tensor, others: Tensor, k: int = k) -> Tensor:
-                cf_h = self.net.core.counterfactual_cell(gates, others, "others", k, c, models).h  # [S*J, E, A, H]
+                cf_h = self.net.core.counterfactual_h(gates, others, "others", k, c, models)  # [S*J, E, A, H]
                 return F.log_softmax(counterfactual_logits(cf_h, others[:, :, k], weight, bias), -1)
             counterfactual.append(in_game_chunks(log_policies, (gates, c, others), gate_bytes(len(models), a, gates)))
         cf = torch.stack(counterfactual, 2).reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
@@ -164,7 +170,7 @@ class MOAInfluence:
         head = self.net.moa_head
 
         def log_predictions(gates: Tensor, c: Tensor, all_actions: Tensor) -> Tensor:
-            cf_h = self.net.moa_core.counterfactual_cell(gates, all_actions, "all", 0, c).h  # [M, E, ã, H]
+            cf_h = self.net.moa_core.counterfactual_h(gates, all_actions, "all", 0, c)  # [M, E, ã, H]
             logits = counterfactual_logits(cf_h, all_actions[:, :, 0], head.w, head.b)  # [M, E, ã, (N-1) * A]
             logits = logits.view(*logits.shape[:3], head.others, head.num_actions)
             return F.log_softmax(logits, -1).transpose(2, 3)
@@ -209,7 +215,7 @@ class CommunicationInfluence:
         head, out = self.net.head, []
         for slot in range(1, self.layout.agents):
             def log_policies(gates: Tensor, c: Tensor, heard: Tensor, slot: int = slot) -> Tensor:
-                cf_h = self.net.core.counterfactual_message_cell(gates, heard, slot, c).h  # [M, E, V, H]
+                cf_h = self.net.core.counterfactual_message_h(gates, heard, slot, c)  # [M, E, V, H]
                 return F.log_softmax(counterfactual_logits(cf_h, heard[:, :, slot], head.pi_w, head.pi_b), -1)
             out.append(in_game_chunks(log_policies, (gates, c, heard),
                                       gate_bytes(gates.shape[0], self.net.vocabulary, gates)))

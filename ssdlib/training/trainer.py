@@ -38,6 +38,7 @@ from torch import Tensor
 from torch.nn import functional as F
 
 from ..agents import AgentNetworks, Memory
+from ..agents.blocks import LSTMState
 from ..envs import make_env
 from ..envs.grid import GridGame, Observation
 from ..hardware import resolve_device
@@ -139,7 +140,7 @@ class Trainer:
                                 config.model.vocabulary, config.model.message_embedding).to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.optim.lr_init, eps=1e-5)
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        self._is_influencer = ((torch.arange(self.layout.models) % n) < self.K).to(self.device)[:, None]
+        self._influencer_models = torch.nonzero(torch.arange(self.layout.models) % n < self.K).squeeze(1).to(self.device)
         eye = torch.eye(n, dtype=torch.bool)
         others = torch.arange(n).expand(n, -1)[~eye].view(n, n - 1)
         self._own_first = torch.cat([torch.arange(n)[:, None], others], 1).to(self.device)  # [N, N]
@@ -208,10 +209,28 @@ class Trainer:
                        net=self.net, env_seed=seed)
 
     # ------------------------------------------------------------------ acting
-    def _sample(self, logits: Tensor) -> Tensor:
-        """Categorical samples by the Gumbel-max trick, from the trainer's own generator."""
-        u = torch.rand(logits.shape, generator=self.state.generator, device=self.device).clamp_(1e-20, 1.0)
+    def _sample(self, logits: Tensor, models: Tensor | None = None) -> Tensor:
+        """Categorical samples by the Gumbel-max trick, from the trainer's own generator. With
+        `models`, `logits` [M', E, A] are those copies' only; the uniforms are drawn for all M
+        copies all the same (the generator advances as for a full draw) and theirs are used."""
+        shape = logits.shape if models is None else (self.layout.models, *logits.shape[1:])
+        u = torch.rand(shape, generator=self.state.generator, device=self.device).clamp_(1e-20, 1.0)
+        if models is not None:
+            u = u[models]
         return (logits - torch.log(-torch.log(u))).argmax(-1)
+
+    def _influencers_act(self, features: Tensor, others: Tensor, memory: Memory) -> Tensor:
+        """The influencers' actions of this step, int [S*K, E] (models seed-major): they act
+        first, on their views and the others' previous actions (`others`, int [M, E, N-1]).
+        Only their copies are run, without autograd: the influencees' outputs of this pass
+        would be discarded, and the outputs kept are those of the pass that follows."""
+        net, rows = self.net, self._influencer_models
+        with torch.no_grad():
+            state = LSTMState(memory.policy.h[rows], memory.policy.c[rows])
+            heard = None if memory.heard is None else memory.heard[rows]
+            gates = net.core.gates(features[rows], net.policy_inputs(others[rows]), state, heard, rows)
+            logits = net.head.logits(net.core.cell(gates, state.c).h, rows)
+        return self._sample(logits, rows)
 
     def act(self, obs: Observation, memory: Memory, with_influence: bool = True, keep_graph: bool = False) -> Acting:
         """Every agent's action for one env step (influencers first), and with
@@ -227,20 +246,18 @@ class Trainer:
         conv = net.conv(images)
         features = net.core.features(conv)
         seen = obs.actions.clone() if net.others_inputs else None  # [B, N, N-1]: the others' previous actions
-        gates = net.core.gates(features, net.policy_inputs(None if seen is None else layout.to_models(seen)), memory.policy,
-                               memory.heard)
+        first = None
+        if self.K > 0:
+            # influencers act first; influencees see their actions of this step in slots 0..K-1
+            first = self._influencers_act(features, layout.to_models(seen), memory).view(self.S, self.K, -1)
+            seen[:, self.K:, : self.K] = first.permute(0, 2, 1).reshape(-1, 1, self.K)
+        others = None if seen is None else layout.to_models(seen)
+        gates = net.core.gates(features, net.policy_inputs(others), memory.policy, memory.heard)
         policy = net.core.cell(gates, memory.policy.c)
         logits, value = net.head(policy.h)
         actions = self._sample(logits)
-        if self.K > 0:
-            # influencees see the influencers' actions of this step (influencers' rows unchanged)
-            before = layout.to_models(seen[:, :, : self.K].clone())  # seen changes in place below
-            seen[:, self.K:, : self.K] = layout.to_games(actions)[:, None, : self.K]
-            gates = net.core.swap_actions(gates, "others", before, layout.to_models(seen[:, :, : self.K]))
-            policy = net.core.cell(gates, memory.policy.c)
-            logits, value = net.head(policy.h)
-            actions = torch.where(self._is_influencer, actions, self._sample(logits))
-        others = None if seen is None else layout.to_models(seen)
+        if first is not None:  # the influencers' rows of this pass are the same policies': their actions stand
+            actions.view(self.S, self.N, -1)[:, : self.K] = first
         said = message_logits = message_logp = message_value = heard_next = spoken_next = None
         if net.communicates:
             message_logits, message_value = net.comm_head(policy.h)
