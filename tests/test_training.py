@@ -220,13 +220,15 @@ def test_influencers_act_first():
         assert torch.equal(cond[:, k:, :k], actions[:, None, :k].expand(-1, n - k, -1))
 
 
-def test_sampling_some_copies_uses_their_draws_of_a_full_draw():
-    """The influencers' first pass samples only their copies, from the uniforms a draw for all
-    copies would give them, and leaves the generator where that draw would."""
-    tr = Trainer(make_config(num_agents=4, influencers=2), Preset("p", 1000, 3, horizon=50), [0, 1])
+@pytest.mark.parametrize("seeds", [[0], [0, 1]])
+def test_sampling_some_copies_uses_their_draws_of_a_full_draw(seeds):
+    """The influencers' first pass samples only their copies (a slice of the models with one
+    seed, an index with several), from the uniforms a draw for all copies would give them,
+    and leaves the generator where that draw would."""
+    tr = Trainer(make_config(num_agents=4, influencers=2), Preset("p", 1000, 3, horizon=50), seeds)
     logits = torch.randn(tr.layout.models, 3, 9)
     rows = tr._influencer_models
-    assert rows.tolist() == [0, 1, 4, 5]
+    assert rows == slice(0, 2) if len(seeds) == 1 else rows.tolist() == [0, 1, 4, 5]
     start = tr.state.generator.get_state()
     full = tr._sample(logits)
     after_full = tr.state.generator.get_state()

@@ -142,7 +142,7 @@ class RecurrentCore(nn.Module):
         start = self.actions_end + slot * self.messages.embedding
         return slice(start, start + self.messages.embedding)
 
-    def embed(self, symbols: Tensor, models: Tensor | None = None) -> Tensor:
+    def embed(self, symbols: Tensor, models: Tensor | slice | None = None) -> Tensor:
         """Symbols int [M', E, slots] of the copies `models` (all by default) -> their
         embeddings, concatenated [M', E, slots * d]."""
         copies = torch.arange(self.message_embedding.shape[0], device=symbols.device)
@@ -150,7 +150,7 @@ class RecurrentCore(nn.Module):
         return self.message_embedding[copies, symbols].flatten(-2)
 
     def gates(self, features: Tensor, actions: dict[str, Tensor], state: LSTMState,
-              heard: Tensor | None = None, models: Tensor | None = None) -> Tensor:
+              heard: Tensor | None = None, models: Tensor | slice | None = None) -> Tensor:
         """LSTM pre-activations [M', E, 4*128] of the copies `models` (all by default) from
         their FC features, action blocks (int [M', E, slots] each, in the core's block order),
         symbols heard (int [M', E, slots], with messages) and state. All copies use the
@@ -266,7 +266,7 @@ class PolicyValueHead(nn.Module):
         value = torch.baddbmm(self.v_b[:, None], h, self.v_w).squeeze(-1)
         return logits, value
 
-    def logits(self, h: Tensor, models: Tensor) -> Tensor:
+    def logits(self, h: Tensor, models: Tensor | slice) -> Tensor:
         """Policy logits [M', E, A] of the copies `models` from their LSTM outputs [M', E, 128]."""
         return torch.baddbmm(self.pi_b[models, None], h, self.pi_w[models])
 

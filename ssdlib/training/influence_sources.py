@@ -75,12 +75,17 @@ class StepInputs(NamedTuple):
 def counterfactual_logits(cf_h: Tensor, taken: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     """A linear head's outputs under each counterfactual, float64 [M', E, A, out], from the
     LSTM outputs cf_h [M', E, A, H] (row ã: the counterfactual ã) and the taken action
-    [M', E]: out(ã) = (b + h(a) W) + (h(ã) − h(a)) W, exactly out(a) where h(ã) = h(a)."""
+    [M', E]: out(ã) = (b + h(a) W) + (h(ã) − h(a)) W, exactly out(a) where h(ã) = h(a).
+
+    The change's product runs in the network's precision and is then widened: its rounding
+    is relative to the change itself (about 1e-7 of it in float32), below the rounding of
+    the LSTM outputs it is formed from, so a float64 product would add no digits; the sum
+    with the taken action's outputs, and everything after it, is float64."""
     m, e, a, h = cf_h.shape
     h_taken = pick_rows(cf_h.flatten(0, 1), taken.reshape(-1, 1)).view(m, e, 1, h)  # [M', E, 1, H]
     base = torch.baddbmm(bias[:, None], h_taken.squeeze(2), weight)  # [M', E, out]
-    change = torch.bmm((cf_h - h_taken).reshape(m, e * a, h).double(), weight.double())
-    return base.double()[:, :, None] + change.view(m, e, a, -1)
+    change = torch.bmm((cf_h - h_taken).reshape(m, e * a, h), weight)
+    return base.double()[:, :, None] + change.double().view(m, e, a, -1)
 
 
 def in_game_chunks(fn: Callable[..., Tensor], tensors: tuple[Tensor, ...], bytes_per_game: int) -> Tensor:
@@ -114,8 +119,7 @@ class CentralisedInfluence:
                  influencee_reward: bool, device: torch.device) -> None:
         self.net, self.layout, self.K = net, layout, influencers
         self.divergence, self.influencee_reward = divergence, influencee_reward
-        is_influencer = (torch.arange(layout.models) % layout.agents) < influencers
-        self.influencee_models = torch.nonzero(~is_influencer).squeeze(1).to(device)  # seed-major
+        self.influencee_models = layout.agent_rows(slice(influencers, layout.agents), device)  # seed-major
 
     def counterfactual_log_policies(self, gates: Tensor, c: Tensor, others: Tensor) -> Tensor:
         """log p(a^j | ã for influencer k, s^j), float64 [B, K, J, A(ã), A(a^j)], from the
@@ -131,8 +135,9 @@ class CentralisedInfluence:
             def log_policies(gates: Tensor, c: Tensor, others: Tensor, k: int = k) -> Tensor:
                 cf_h = self.net.core.counterfactual_h(gates, others, "others", k, c, models)  # [S*J, E, A, H]
                 return F.log_softmax(counterfactual_logits(cf_h, others[:, :, k], weight, bias), -1)
-            counterfactual.append(in_game_chunks(log_policies, (gates, c, others), gate_bytes(len(models), a, gates)))
-        cf = torch.stack(counterfactual, 2).reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
+            counterfactual.append(in_game_chunks(log_policies, (gates, c, others), gate_bytes(s * j, a, gates)))
+        cf = torch.stack(counterfactual, 2) if self.K > 1 else counterfactual[0][:, :, None]
+        cf = cf.reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
         return cf.permute(0, 2, 3, 1, 4, 5).reshape(s * e, self.K, j, a, a)
 
     def __call__(self, step: StepInputs) -> InfluenceStep:
@@ -141,7 +146,7 @@ class CentralisedInfluence:
         cond_log_all = self.counterfactual_log_policies(step.policy_gates, step.policy_c, step.others)
         j = cond_log_all.shape[2]
         taken = self.layout.to_games(step.actions)
-        influencer_log = self.layout.to_games(F.log_softmax(step.logits.double(), -1))[:, : self.K, None, :]
+        influencer_log = F.log_softmax(self.layout.to_games(step.logits)[:, : self.K, None, :].double(), -1)
         influencer_action = taken[:, : self.K, None].expand(-1, -1, j)
         influencee_action = taken[:, None, self.K:].expand(-1, self.K, -1)
         pairs = causal_influence_reward(cond_log_all, influencer_log, influencer_action,

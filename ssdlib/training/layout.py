@@ -7,6 +7,7 @@ lay them out [M, E, ...] (copy m = seed * N + agent).
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -33,3 +34,12 @@ class Layout:
     def per_seed(self, x: Tensor) -> Tensor:
         """A per-model [M, ...] tensor -> its mean over each seed's agents, [S, ...]."""
         return x.reshape(self.seeds, self.agents, *x.shape[1:]).mean(1)
+
+    def agent_rows(self, agents: slice, device: torch.device) -> Tensor | slice:
+        """The model rows (seed-major) of the agents `agents` (a slice of 0..N-1) of every
+        seed: a slice with one seed, so that indexing takes a view rather than a copy,
+        otherwise an index on `device`."""
+        if self.seeds == 1:
+            return agents
+        rows = torch.arange(self.models).view(self.seeds, self.agents)[:, agents]
+        return rows.flatten().to(device)

@@ -140,7 +140,7 @@ class Trainer:
                                 config.model.vocabulary, config.model.message_embedding).to(self.device)
         optimizer = torch.optim.Adam(net.parameters(), lr=config.optim.lr_init, eps=1e-5)
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        self._influencer_models = torch.nonzero(torch.arange(self.layout.models) % n < self.K).squeeze(1).to(self.device)
+        self._influencer_models = self.layout.agent_rows(slice(0, self.K), self.device)
         eye = torch.eye(n, dtype=torch.bool)
         others = torch.arange(n).expand(n, -1)[~eye].view(n, n - 1)
         self._own_first = torch.cat([torch.arange(n)[:, None], others], 1).to(self.device)  # [N, N]
@@ -209,7 +209,7 @@ class Trainer:
                        net=self.net, env_seed=seed)
 
     # ------------------------------------------------------------------ acting
-    def _sample(self, logits: Tensor, models: Tensor | None = None) -> Tensor:
+    def _sample(self, logits: Tensor, models: Tensor | slice | None = None) -> Tensor:
         """Categorical samples by the Gumbel-max trick, from the trainer's own generator. With
         `models`, `logits` [M', E, A] are those copies' only; the uniforms are drawn for all M
         copies all the same (the generator advances as for a full draw) and theirs are used."""
@@ -339,9 +339,12 @@ class Trainer:
                 reward = st.reward(extrinsic, None if influence is None else influence.reward, self.influence_scale())
             st.stats.record_step(extrinsic, info, influence)
             done_models = self._done_per_model(done)
-            st.memory = out.memory.masked((~done_models).float()[..., None])
             steps.append(out.transition._replace(reward=layout.to_models(reward), done=done_models))
-            if st.env.t == 0:  # all games reached the horizon and reset (known on the host)
+            # all games reach the horizon and reset together, which the host knows: before
+            # then no game ended, and masking would multiply every state by 1
+            st.memory = out.memory
+            if st.env.t == 0:
+                st.memory = out.memory.masked((~done_models).float()[..., None])
                 self._finish_episode()
         st.memory = st.memory.detached()  # the next rollout's graph starts here
         last = self.act(st.obs, st.memory, with_influence=communicates)  # with communication: the last symbols' influence
