@@ -71,8 +71,8 @@ class ConvEncoder(nn.Module):
         rgb = F.embedding(image.permute(1, 2, 3, 0).long(), self.palette)  # [E, 15, 15, M, 3], in [0, 1]
         x = rgb.view(e, VIEW_SIZE, VIEW_SIZE, m * 3).permute(0, 3, 1, 2)  # [E, M*3, 15, 15], channels-last
         x = F.conv2d(x, self.conv_w.flatten(0, 1), self.conv_b.flatten(), groups=m)
-        # features in (channel, row, column) order; the ReLU on the contiguous copy runs faster
-        return F.relu(x.reshape(e, m, -1)).transpose(0, 1)
+        # features in (channel, row, column) order; the ReLU runs in place on that contiguous copy
+        return F.relu_(x.reshape(e, m, -1)).transpose(0, 1)
 
 
 class MessageInput(NamedTuple):
