@@ -3,6 +3,7 @@
     python -m ssdlib.bench env --env cleanup --num-envs 1024 --steps 300 --device cpu
     python -m ssdlib.bench env --env harvest --sweep 1,64,256,1024,4096
     python -m ssdlib.bench env --env physical_deception --sweep 1,64,256,1024,4096
+    python -m ssdlib.bench env --env cleanup --sweep 1024,4096,16384 --device cuda --capture
     python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --device cpu --num-envs 64 --seeds 1 --iterations 5
     python -m ssdlib.bench train --config cleanup_a3c cleanup_influence --num-envs 256 --against 551706a --repeats 5
 
@@ -36,6 +37,7 @@ import torch
 
 from .envs import ENVIRONMENTS, PARTICLE_ENVIRONMENTS, make_env
 from .hardware import device_name
+from .training.capture import CapturedEnv
 from .training.conditions.config import load_config
 from .training.conditions.presets import PAPER_STEPS, Preset
 from .training.trainer import Trainer
@@ -49,20 +51,25 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_env(name: str, num_envs: int, steps: int, device: str, num_agents: int | None, seed: int = 0) -> dict:
+def time_env(name: str, num_envs: int, steps: int, device: str, num_agents: int | None, seed: int = 0,
+             capture: bool = False) -> dict:
     """Step `num_envs` games `steps` times under uniformly random actions (drawn on the
-    device beforehand, outside the timed loop), observations produced every step."""
+    device beforehand, outside the timed loop), observations produced every step. With
+    `capture`, through `CapturedEnv` (a grid game's step replayed as one CUDA graph) and
+    without the action range check (a read of the device); otherwise with it."""
     env = make_env(name, num_envs=num_envs, num_agents=num_agents, device=device, seed=seed)
+    stepper = CapturedEnv(env) if capture else env
     dev = env.device
     gen = torch.Generator(device=dev).manual_seed(seed)
     pool = torch.randint(0, env.num_actions, (16, num_envs, env.num_agents), device=dev, generator=gen)
+    options = {"check_range": False} if capture else {}
     env.reset()
-    for i in range(5):  # warm-up: allocator, lazy init
-        env.step(pool[i % 16])
+    for i in range(5):  # warm-up: allocator, lazy init, the capture
+        stepper.step(pool[i % 16], **options)
     _sync(dev)
     start = time.perf_counter()
     for i in range(steps):
-        obs, rewards, done, info = env.step(pool[i % 16])
+        obs, rewards, done, info = stepper.step(pool[i % 16], **options)
     _sync(dev)
     seconds = time.perf_counter() - start
     env_steps = num_envs * steps / seconds
@@ -71,6 +78,7 @@ def time_env(name: str, num_envs: int, steps: int, device: str, num_agents: int 
         "num_envs": num_envs,
         "num_agents": env.num_agents,
         "steps": steps,
+        "capture": capture,
         "seconds": round(seconds, 4),
         "env_steps_per_s": round(env_steps, 1),
         "agent_steps_per_s": round(env_steps * env.num_agents, 1),
@@ -122,7 +130,7 @@ def bench_env(args: argparse.Namespace) -> list[dict]:
     mpe2 = time_mpe2(args.baseline_steps, baseline["num_agents"]) if args.env in PARTICLE_ENVIRONMENTS else None
     rows = []
     for size in sizes:
-        row = {**common, **time_env(args.env, size, args.steps, args.device, args.num_agents)}
+        row = {**common, **time_env(args.env, size, args.steps, args.device, args.num_agents, capture=args.capture)}
         row["baseline_single_game_env_steps_per_s"] = baseline["env_steps_per_s"]
         row["speedup_vs_single_game"] = round(row["env_steps_per_s"] / baseline["env_steps_per_s"], 2)
         if args.env in REFERENCE_QUOTED and row["num_agents"] == 5:
@@ -282,6 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="steps of the one-game baselines (ours, and mpe2's for physical_deception)")
     env.add_argument("--device", default="cpu")
     env.add_argument("--sweep", default="", help="comma-separated num_envs values, e.g. 1,64,1024")
+    env.add_argument("--capture", action="store_true",
+                     help="step through CapturedEnv (one CUDA graph a step; grid games only), no range check")
     train = sub.add_parser("train", help="env steps per second of whole training iterations (collect + update)")
     train.add_argument("--config", nargs="+", default=["cleanup_a3c", "cleanup_influence"],
                        help="configs to time; the first is the baseline of ratio_vs_first")
@@ -291,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--iterations", type=int, default=5, help="timed iterations, after one warm-up")
     train.add_argument("--rollout-length", type=int, default=None, help="override the config's rollout length")
     train.add_argument("--horizon", type=int, default=None, help="override the game's episode length")
-    train.add_argument("--capture", action="store_true", help="act through a captured CUDA graph (Trainer(capture=True))")
+    train.add_argument("--capture", action="store_true", help="act and step the games through captured CUDA graphs (Trainer(capture=True))")
     train.add_argument("--against", metavar="REVISION", default=None,
                        help="also time each config with the ssdlib of this git revision, in the same run "
                             "(fresh processes, old then new), and give the speedup")

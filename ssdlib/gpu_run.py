@@ -69,7 +69,8 @@ def read_json(path: Path) -> dict | None:
 def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], seconds: float) -> list[dict]:
     """Benchmarks as JSON lines appended to `path`, for about `seconds` (checked before each
     item; an item left out says so): env steps/s of Cleanup with 1 game, the games of one seed
-    and those of all seeds; whole training iterations (one warm-up, one timed) of BENCH_CONFIGS
+    and those of all seeds, stepped eagerly and through the captured step (`CapturedEnv`);
+    whole training iterations (one warm-up, one timed) of BENCH_CONFIGS
     with the preset's games per seed and all seeds (on CPU at most 16 games per seed), acting
     eagerly and acting through the captured CUDA graph (`capture`; eagerly through the same
     buffers off CUDA; a capture that fails leaves its error in its line). Below a
@@ -86,7 +87,8 @@ def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], secon
     header = {"device": str(device), "device_name": device_name(dev), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "preset": preset.name, "time_utc": now_utc()}
     items: list[tuple[str, int | str, bool]] = [
-        ("env", size, False) for size in sorted({1, preset.num_envs, preset.num_envs * len(seeds)})]
+        ("env", size, capture) for capture in (False, True)
+        for size in sorted({1, preset.num_envs, preset.num_envs * len(seeds)})]
     items += [("train", name, capture) for capture in (False, True) for name in BENCH_CONFIGS]
     rows = []
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +103,7 @@ def run_bench(path: Path, device: str, preset_name: str, seeds: list[int], secon
                 torch.cuda.synchronize(dev)
                 torch.cuda.reset_peak_memory_stats(dev)
             if kind == "env":
-                row.update(time_env("cleanup", what, env_steps, device, None))
+                row.update(time_env("cleanup", what, env_steps, device, None, capture=capture))
                 games, seeds_in = what, None
             else:
                 try:

@@ -68,7 +68,7 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
     stops early too, with a checkpoint saved before it: before each iteration, when the
     longest of the last iterations plus the last save would end past it. With a deadline the
     checkpoint is saved every `checkpoint_seconds`, mid-episode too (a short slot may be cut).
-    `capture`: act through a captured CUDA graph (`Trainer(capture=True)`; recorded in the
+    `capture`: act and step the games through captured CUDA graphs (`Trainer(capture=True)`; recorded in the
     provenance, since A2C then learns from a re-evaluation, equal to float tolerance)."""
     resolved = resolved_config(config_name, preset_name, seeds)
     config = load_config(config_name)
@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads; None: torch's choice")
     parser.add_argument("--capture", action="store_true",
-                        help="act through one captured CUDA graph per step (eagerly through the same buffers off CUDA)")
+                        help="act and step the games through captured CUDA graphs, one each per step "
+                             "(eagerly through the same buffers off CUDA)")
     args = parser.parse_args(argv)
     if args.threads is not None:
         if args.threads < 1:

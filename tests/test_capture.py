@@ -11,7 +11,8 @@ from dataclasses import replace
 import pytest
 import torch
 
-from ssdlib.training.capture import CapturedStep
+from ssdlib.envs import make_env
+from ssdlib.training.capture import CapturedEnv, CapturedStep, tensors_of
 from ssdlib.training.conditions import get_preset, load_config
 from ssdlib.training.trainer import Trainer
 
@@ -75,3 +76,35 @@ def test_captured_collect_on_cuda_matches_eager(name):
         assert (got.steps.actions == want.steps.actions).double().mean() > 0.99
         plain.update(want)
         captured.update(got)
+
+
+@pytest.mark.parametrize("name", ["cleanup", "harvest", "box_trapped"])
+def test_a_captured_env_steps_as_the_plain_env(name):
+    """Through `CapturedEnv` (eagerly through its buffers on the CPU) the games step as the
+    plain env's, bit for bit, over two and a half episodes: observations, rewards, done, event
+    counts, state, step counter and the generator; the steps that reset run eagerly."""
+    num_agents = 2 if name == "box_trapped" else 5
+    plain = make_env(name, num_envs=4, num_agents=num_agents, seed=3, horizon=6)
+    captured_env = make_env(name, num_envs=4, num_agents=num_agents, seed=3, horizon=6)
+    plain.branch_on_host = False  # as the captured env, so that both take the same (exact) paths
+    captured = CapturedEnv(captured_env)
+    assert captured_env.branch_on_host is False
+    gen = torch.Generator().manual_seed(0)
+    for step in range(15):
+        actions = torch.randint(0, plain.num_actions, (4, num_agents), generator=gen)
+        want, got = plain.step(actions), captured.step(actions)
+        for field, w, g in zip(want[0]._fields, want[0], got[0]):
+            assert torch.equal(w, g), (step, field)
+        assert torch.equal(want[1], got[1]) and torch.equal(want[2], got[2]), step
+        assert want[3].keys() == got[3].keys() and all(torch.equal(want[3][k], got[3][k]) for k in want[3]), step
+        for key, x in tensors_of(plain.state).items():
+            y = tensors_of(captured_env.state)[key]
+            assert (x is None and y is None) or torch.equal(x, y), (step, key)
+        assert plain.t == captured_env.t
+        assert torch.equal(plain._generator.get_state(), captured_env._generator.get_state())
+    assert plain.t == 3  # two episode ends were stepped through
+
+
+def test_only_grid_games_are_captured():
+    with pytest.raises(ValueError, match="only grid games can be captured, not PhysicalDeception"):
+        CapturedEnv(make_env("physical_deception", num_envs=2))

@@ -23,19 +23,21 @@ CONFIGS = ["cleanup_a3c", "harvest_influence", "cleanup_moa_influence", "cleanup
 HOST_READS = ("__bool__", "item", "tolist", "__int__", "__float__", "__index__", "numpy", "cpu", "nonzero")
 
 
-def trainer_inside_an_episode(name: str, device: str = "cpu") -> Trainer:
+def trainer_inside_an_episode(name: str, device: str = "cpu", capture: bool = False) -> Trainer:
     """A smoke-preset trainer whose episodes are longer than one rollout, so that collecting
     one rollout crosses no episode end (whose metrics are read on the host by design)."""
     config = load_config(name)
     preset = replace(get_preset("smoke"), horizon=3 * config.optim.rollout_length)
-    trainer = Trainer(config, preset, [0, 1], device)
+    trainer = Trainer(config, preset, [0, 1], device, capture=capture)
     trainer.env.branch_on_host = False  # what it is on a GPU
     return trainer
 
 
-@pytest.mark.parametrize("name", CONFIGS)
-def test_collecting_a_rollout_reads_no_tensor_on_the_host(name, monkeypatch):
-    trainer = trainer_inside_an_episode(name)
+@pytest.mark.parametrize("name, capture", [(name, False) for name in CONFIGS]
+                         + [("cleanup_a3c", True), ("cleanup_influence", True)])
+def test_collecting_a_rollout_reads_no_tensor_on_the_host(name, capture, monkeypatch):
+    """Acting and stepping the games eagerly, or through the captured steps (`capture`)."""
+    trainer = trainer_inside_an_episode(name, capture=capture)
 
     def host_read(self, *args, **kwargs):
         raise AssertionError("a tensor was read on the host while collecting")
@@ -62,10 +64,11 @@ def test_the_host_read_guard_catches_the_env_range_check(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("capture", [False, True])
 @pytest.mark.parametrize("name", ["cleanup_a3c", "cleanup_influence"])
-def test_collecting_a_rollout_on_cuda_never_synchronises(name):
-    trainer = trainer_inside_an_episode(name, "cuda")
-    trainer.collect()  # warm-up: lazy initialisation may synchronise once
+def test_collecting_a_rollout_on_cuda_never_synchronises(name, capture):
+    trainer = trainer_inside_an_episode(name, "cuda", capture)
+    trainer.collect()  # warm-up: lazy initialisation (and the captures) may synchronise once
     torch.cuda.set_sync_debug_mode("error")
     try:
         trainer.collect()

@@ -214,6 +214,14 @@ class GridGame:
         """
         a = check_actions(actions, self.num_envs, self.num_agents, self.num_actions, self.device, self.name,
                           check_range)
+        rewards, info = self.advance(a)
+        done = self.count_step()
+        return self.observe(), rewards, done, info
+
+    def advance(self, a: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """The device part of a step, from checked actions int64 [B, N]: the state's dynamics,
+        the rewards float32 [B, N] and the event counts (`step`). Reads nothing back from the
+        device unless `branch_on_host`, and neither the step counter nor the host."""
         s = self.state
         info = self._before_moves(a)
 
@@ -249,13 +257,18 @@ class GridGame:
         )
         rewards = eaten.float() + FIRE_COST * fire.float() + PENALTY_REWARD * hits.float()
         s.last_actions = a.long()
+        return rewards, info
+
+    def count_step(self) -> torch.Tensor:
+        """The host part of a step, after `advance`: the step counter, and at the horizon every
+        game's reset. Returns done, bool [B] (the same in every game)."""
         self.t += 1
         episode_over = self.t >= self.horizon
         done = torch.full((self.num_envs,), episode_over, dtype=torch.bool, device=self.device)
         if episode_over:
             self.t = 0
             self.state = self._initial_state()
-        return self.observe(), rewards, done, info
+        return done
 
     def observe(self) -> Observation:
         """Observations of the current state."""

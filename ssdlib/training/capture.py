@@ -17,10 +17,15 @@ that fn depends on nothing but the above.
 """
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils import _pytree as pytree
+
+from ..envs.actions import check_actions
+from ..envs.grid import GridGame, GridState, Observation
 
 WARMUP_CALLS = 2  # eager calls on a side stream before capture (lazy initialisation, allocator)
 
@@ -87,3 +92,45 @@ def same_kind(x: Any, buffer: Any) -> bool:
 def copied(tree: Any) -> Any:
     """The tensors of `tree` cloned (the graph overwrites its outputs at the next replay)."""
     return pytree.tree_map(lambda x: x.clone() if isinstance(x, torch.Tensor) else x, tree)
+
+
+class CapturedEnv:
+    """A grid game whose steps run their device part (`GridGame.advance` and the observation)
+    as one replayed CUDA graph (`CapturedStep`): some 580 small kernels a step otherwise, each
+    launched by the host. The host part stays eager: the action check, the step counter, and
+    the step that reaches the horizon, which resets every game (another sequence of kernels)
+    and runs as a plain `GridGame.step`. The games' generator advances on every replay as in
+    eager mode. A captured step cannot branch on device values, so the env's `branch_on_host`
+    is switched off (Cleanup casts its cleaning beams in order: the same results). Off CUDA
+    the same path runs eagerly through the same buffers, which the tests check."""
+
+    def __init__(self, env: GridGame) -> None:
+        if not isinstance(env, GridGame):
+            raise ValueError(f"only grid games can be captured, not {type(env).__name__}")
+        env.branch_on_host = False
+        self.env = env
+        self._device_step = CapturedStep(self._advance, [env._generator])
+
+    def _advance(self, state: dict[str, Tensor | None], actions: Tensor
+                 ) -> tuple[dict[str, Tensor | None], Observation, Tensor, dict]:
+        """One step's device part from the state's tensors (copied first: a capture's warm-up
+        calls must leave its input buffers as they were) and checked actions."""
+        env = self.env
+        env.state = GridState(**{name: None if x is None else x.clone() for name, x in state.items()})
+        rewards, info = env.advance(actions)
+        return tensors_of(env.state), env.observe(), rewards, info
+
+    def step(self, actions: Tensor, check_range: bool = True) -> tuple[Observation, Tensor, Tensor, dict]:
+        """As `GridGame.step`."""
+        env = self.env
+        a = check_actions(actions, env.num_envs, env.num_agents, env.num_actions, env.device, env.name, check_range)
+        if env.t + 1 >= env.horizon:  # this step resets the games
+            return env.step(a, check_range=False)
+        state, obs, rewards, info = self._device_step(tensors_of(env.state), a)
+        env.state = GridState(**state)
+        return obs, rewards, env.count_step(), info
+
+
+def tensors_of(state: GridState) -> dict[str, Tensor | None]:
+    """A game state's fields by name, the tensors themselves (`dataclasses.asdict` would deep-copy them)."""
+    return {f.name: getattr(state, f.name) for f in fields(state)}

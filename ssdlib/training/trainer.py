@@ -44,7 +44,7 @@ from ..envs.grid import GridGame, Observation
 from ..hardware import resolve_device
 from ..influence import curriculum_weight
 from .advantages import gae
-from .capture import CapturedStep
+from .capture import CapturedEnv, CapturedStep
 from .conditions.config import Config
 from .conditions.presets import Preset
 from .episode_stats import EpisodeStats
@@ -119,8 +119,9 @@ class Trainer:
                  net: AgentNetworks | None = None, env_seed: int | None = None, capture: bool = False) -> None:
         """`net`: play with these networks instead of new ones (replays share a trained run's);
         `env_seed`: seed the games and the sampling with it instead of the seed list's;
-        `capture`: collect with the acting step replayed as one CUDA graph (`CapturedStep`;
-        eagerly through the same buffers off CUDA), A2C then re-evaluating the rollout."""
+        `capture`: collect with the acting step and the games' step each replayed as one CUDA
+        graph (`CapturedStep`, `CapturedEnv`; eagerly through the same buffers off CUDA), A2C
+        then re-evaluating the rollout."""
         if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be a non-empty list of distinct ints, got {seeds}")
         self.config, self.preset, self.seeds = config, preset, list(seeds)
@@ -155,6 +156,7 @@ class Trainer:
         self.state.listening_init = self.listening()
         self.capture = capture
         self._captured_act = CapturedStep(self.act, [generator]) if capture else None
+        self._stepper = CapturedEnv(env) if capture else env  # what `collect` steps the games with
 
     def _influence_source(self, config: Config, net: AgentNetworks
                           ) -> CentralisedInfluence | MOAInfluence | CommunicationInfluence | None:
@@ -329,7 +331,7 @@ class Trainer:
                 message_influence.append((out.influence, self.influence_scale()))  # at that step's β w
             # actions are argmax indices of the policy's logits: in range, so no range check
             # (it would read the device every step)
-            st.obs, extrinsic, done, info = st.env.step(layout.to_games(out.transition.actions), check_range=False)
+            st.obs, extrinsic, done, info = self._stepper.step(layout.to_games(out.transition.actions), check_range=False)
             st.env_steps += layout.games
             influence = out.influence
             if communicates:  # π_e trains on e
