@@ -30,13 +30,14 @@ def count_cpus(cpu_list: str) -> int:
     return count
 
 
-def cache_bytes_per_core(default: int = 2**21) -> int:
+def cache_bytes_per_core(default: int = 2**21, caches: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int:
     """The cache one CPU core can count on: over its data caches of level 2 and above, the
     largest share (a cache's size over the CPUs sharing it), read from Linux's sysfs; e.g.
     the 2 MiB L2 of a server core whose L3 holds 1.5 MiB a core, or 240 MiB on a 2-core VM
-    given a 480 MiB L3. `default` (2 MiB, a common L2) where sysfs does not say."""
+    given a 480 MiB L3. `default` (2 MiB, a common L2) where sysfs (`caches`, CPU 0's cache
+    folders) does not say."""
     shares = []
-    for index in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*"):
+    for index in caches.glob("index*"):
         try:
             kind, level, size, shared = ((index / name).read_text().strip()
                                          for name in ("type", "level", "size", "shared_cpu_list"))

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ssdlib.envs import make_env
-from ssdlib.training.capture import CapturedEnv, CapturedStep, tensors_of
+from ssdlib.training.capture import CapturedEnv, CapturedStep
 from ssdlib.training.conditions import get_preset, load_config
 from ssdlib.training.trainer import Trainer
 
@@ -97,8 +97,8 @@ def test_a_captured_env_steps_as_the_plain_env(name):
             assert torch.equal(w, g), (step, field)
         assert torch.equal(want[1], got[1]) and torch.equal(want[2], got[2]), step
         assert want[3].keys() == got[3].keys() and all(torch.equal(want[3][k], got[3][k]) for k in want[3]), step
-        for key, x in tensors_of(plain.state).items():
-            y = tensors_of(captured_env.state)[key]
+        for key, x in plain.state.by_name().items():
+            y = captured_env.state.by_name()[key]
             assert (x is None and y is None) or torch.equal(x, y), (step, key)
         assert plain.t == captured_env.t
         assert torch.equal(plain._generator.get_state(), captured_env._generator.get_state())

@@ -212,16 +212,13 @@ class RecurrentCore(nn.Module):
     @staticmethod
     def cell(gates: Tensor, c: Tensor) -> LSTMState:
         """The LSTM cell update from pre-activations [..., 4*128] (input, forget, cell, output
-        gates), `cell_of_gates` of contiguous copies of each gate: on CPU, tanh and sigmoid of
-        a strided view run up to 10x slower. A gate that is already contiguous (one copy, one
-        game) is cloned, so that the in-place updates never touch the caller's gates."""
-        return RecurrentCore.cell_of_gates(*(x.clone() if x.is_contiguous() else x.contiguous()
-                                             for x in gates.chunk(4, -1)), c)
+        gates): c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c').
 
-    @staticmethod
-    def cell_of_gates(i: Tensor, f: Tensor, g: Tensor, o: Tensor, c: Tensor) -> LSTMState:
-        """c' = σ(f) c + σ(i) tanh(g), h' = σ(o) tanh(c'). Without autograd the updates run in
-        place on the gates, which must then be the caller's own (fresh) tensors."""
+        Each gate is copied out contiguous first: on CPU, tanh and sigmoid of a strided view
+        run up to 10x slower. Without autograd the updates run in place on those copies; a
+        gate that is already contiguous (one copy, one game) is cloned, so that they never
+        touch the caller's gates."""
+        i, f, g, o = (x.clone() if x.is_contiguous() else x.contiguous() for x in gates.chunk(4, -1))
         if torch.is_grad_enabled():
             c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
             return LSTMState(torch.sigmoid(o) * torch.tanh(c), c)

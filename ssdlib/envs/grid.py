@@ -54,6 +54,10 @@ class GridState:
     def tensors(self) -> list[torch.Tensor]:
         return [t for f in fields(self) if (t := getattr(self, f.name)) is not None]
 
+    def by_name(self) -> dict[str, torch.Tensor | None]:
+        """The fields by name, the tensors themselves (`dataclasses.asdict` deep-copies them)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
 
 class Observation(NamedTuple):
     """Per-agent observations of B games.

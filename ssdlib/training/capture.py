@@ -17,7 +17,6 @@ that fn depends on nothing but the above.
 """
 
 from collections.abc import Callable
-from dataclasses import fields
 from typing import Any
 
 import torch
@@ -118,7 +117,7 @@ class CapturedEnv:
         env = self.env
         env.state = GridState(**{name: None if x is None else x.clone() for name, x in state.items()})
         rewards, info = env.advance(actions)
-        return tensors_of(env.state), env.observe(), rewards, info
+        return env.state.by_name(), env.observe(), rewards, info
 
     def step(self, actions: Tensor, check_range: bool = True) -> tuple[Observation, Tensor, Tensor, dict]:
         """As `GridGame.step`."""
@@ -126,11 +125,6 @@ class CapturedEnv:
         a = check_actions(actions, env.num_envs, env.num_agents, env.num_actions, env.device, env.name, check_range)
         if env.t + 1 >= env.horizon:  # this step resets the games
             return env.step(a, check_range=False)
-        state, obs, rewards, info = self._device_step(tensors_of(env.state), a)
+        state, obs, rewards, info = self._device_step(env.state.by_name(), a)
         env.state = GridState(**state)
         return obs, rewards, env.count_step(), info
-
-
-def tensors_of(state: GridState) -> dict[str, Tensor | None]:
-    """A game state's fields by name, the tensors themselves (`dataclasses.asdict` would deep-copy them)."""
-    return {f.name: getattr(state, f.name) for f in fields(state)}

@@ -136,8 +136,7 @@ class CentralisedInfluence:
                 cf_h = self.net.core.counterfactual_h(gates, others, "others", k, c, models)  # [S*J, E, A, H]
                 return F.log_softmax(counterfactual_logits(cf_h, others[:, :, k], weight, bias), -1)
             counterfactual.append(in_game_chunks(log_policies, (gates, c, others), gate_bytes(s * j, a, gates)))
-        cf = torch.stack(counterfactual, 2) if self.K > 1 else counterfactual[0][:, :, None]
-        cf = cf.reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
+        cf = torch.stack(counterfactual, 2).reshape(s, j, e, self.K, a, a)  # [S, J, E, K, ã, a^j]
         return cf.permute(0, 2, 3, 1, 4, 5).reshape(s * e, self.K, j, a, a)
 
     def __call__(self, step: StepInputs) -> InfluenceStep:
