@@ -67,7 +67,10 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
     (for tests of resumption), leaving a checkpoint. `deadline` (a `time.monotonic()` time)
     stops early too, with a checkpoint saved before it: before each iteration, when the
     longest of the last iterations plus the last save would end past it. With a deadline the
-    checkpoint is saved every `checkpoint_seconds`, mid-episode too (a short slot may be cut).
+    checkpoint is saved every `checkpoint_seconds`, mid-episode too (a short slot may be cut);
+    at an episode's start it stops unless the whole episode would end before the deadline, so
+    that a slot's last checkpoint is, where the slot allows, one without recurrent memory
+    (`TrainingState.checkpoint`: 40 instead of 53 MB for 5 seeds of 512 Cleanup games).
     `capture`: act and step the games through captured CUDA graphs (`Trainer(capture=True)`; recorded in the
     provenance, since A2C then learns from a re-evaluation, equal to float tolerance)."""
     resolved = resolved_config(config_name, preset_name, seeds)
@@ -111,8 +114,12 @@ def train(config_name: str, preset_name: str, seeds: list[int], device: str, out
     recent: deque[float] = deque(maxlen=10 * len(seeds))
     durations: deque[float] = deque(maxlen=10)  # of the last iterations, for the deadline
     last_save, iterations, save_seconds = time.monotonic(), 0, 0.0
+    episode_iterations = -(-trainer.env.horizon // config.optim.rollout_length)  # iterations an episode spans
     while trainer.env_steps < preset.total_steps:
-        if deadline is not None and time.monotonic() + (max(durations, default=0.0) + save_seconds) > deadline:
+        # at an episode's start, stop unless a whole episode fits: the memory is then the
+        # initial one, which the checkpoint leaves out; elsewhere, unless one iteration fits
+        ahead = episode_iterations if iterations and trainer.env.t == 0 else 1
+        if deadline is not None and time.monotonic() + ahead * max(durations, default=0.0) + save_seconds > deadline:
             if iterations:
                 save()
             bar.close()

@@ -218,6 +218,68 @@ def test_checkpoint_round_trips_exactly(tmp_path, name):
     assert not torch.equal(outcome(other)["net"]["head.pi_w"], expected["net"]["head.pi_w"])
 
 
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_checkpoint_at_an_episode_start_leaves_the_memory_out(tmp_path, name):
+    """At an episode's start (5 iterations of 8 steps: the games reset at step 40) the memory
+    is the initial one: the checkpoint holds None for it, and a run restored from that
+    continues exactly; so does one restored from the same point written by format 2, which
+    always held the memory. Mid-episode the memory is kept."""
+    path = tmp_path / "checkpoint.pt"
+    reference = make_trainer(tmp_path, name)
+    iterate(reference, 5)
+    assert reference.env.t == 0 and reference.state.memory_is_initial()
+    data = reference.state.checkpoint()
+    assert data["memory"] is None
+    torch.save(data, path)
+    memory = reference.state.memory.clone()
+    old_format = {**load_checkpoint(path), "format": 2,
+                  "memory": {"policy": list(memory.policy), "moa": None if memory.moa is None else list(memory.moa),
+                             "heard": None, "spoken_logp": None}}
+    iterate(reference, 1)
+    expected = outcome(reference)
+    assert not reference.state.memory_is_initial() and expected["memory"] is not None
+
+    for source in (load_checkpoint(path), old_format):
+        fresh = make_trainer(tmp_path, name)
+        iterate(fresh, 2)  # its own memory is not the initial one: restoring must replace it
+        fresh.state.restore(source)
+        iterate(fresh, 1)
+        assert_same(outcome(fresh), expected)
+
+
+class FakeClock:
+    """`time` for ssdlib.train: monotonic() reads a clock that only training moves."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_deadline_stops_at_an_episode_start_when_the_next_episode_would_not_fit(tmp_path, monkeypatch):
+    """Episodes of 16 steps are 2 iterations of 8; each iteration takes 1 s of a fake clock,
+    the deadline is 3.5 s away. After the first episode (2 s) one more iteration would fit but
+    not the whole next episode: training stops at the episode's start, and the checkpoint
+    holds no memory. A deadline that leaves room for the next episode trains through it."""
+    aligned = Preset("tiny_aligned", total_steps=96, num_envs=2, horizon=16, checkpoint_seconds=0.0)
+    monkeypatch.setitem(PRESETS, aligned.name, aligned)
+    config = str(write_config(tmp_path, "moa"))
+    clock = FakeClock()
+    monkeypatch.setattr("ssdlib.train.time", clock)
+    iteration = Trainer.train_iteration
+
+    def one_second(self: Trainer) -> None:
+        iteration(self)
+        clock.now += 1.0
+    monkeypatch.setattr(Trainer, "train_iteration", one_second)
+    for deadline, steps in ((3.5, 32), (4.5, 64)):  # env steps per seed: 2 games x 8 steps an iteration
+        clock.now = 0.0
+        out = train(config, aligned.name, [0], "cpu", tmp_path / f"run{deadline}", progress=False, deadline=deadline)
+        data = load_checkpoint(out / "checkpoint.pt")
+        assert data["env_steps"] == steps and data["memory"] is None, deadline
+
+
 # ---------------------------------------------------------------------- other formats
 @pytest.mark.parametrize("value", [1, None])
 def test_checkpoint_of_another_format_is_a_clear_error(run_folder, value):
