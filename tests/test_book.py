@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -110,6 +111,27 @@ def test_social_dilemma_notebooks_outputs(smoke_book) -> None:
     assert set(baselines.config) == {f"{g}_{c}" for g in ("cleanup", "harvest") for c in ("prosocial", "inequity_aversion")}
     table4 = pd.read_csv(tables / "results" / "table4_smoke.csv")
     assert len(table4) == 18 and set(table4.paper.dropna()) == {89, 190, 275, 485, 1073, 750, 166, 951, 392, 588}
+
+
+def test_results_chapter_shows_the_conditions_finished_on_another_preset(smoke_book, tmp_path) -> None:
+    """Two smoke runs copied to the `campaign` preset (where the GPU campaign's finished runs
+    land) appear in the results chapter as that preset's table, which names the 16 configs not
+    finished on it."""
+    from ssdlib.book import results
+    from ssdlib.book.reproduce import execute_notebooks
+
+    root = tmp_path / "results"
+    shutil.copytree(smoke_book.results / "runs", root / "runs")
+    for config in ("cleanup_a3c", "harvest_a3c"):
+        shutil.copytree(results.run_dir(root, config, "smoke"), results.run_dir(root, config, "campaign"))
+    book = tmp_path / "book"
+    parameters = notebook_parameters("smoke", root, train=False, notebook="results")
+    execute_notebooks(["results"], {"results": parameters}, book_dir=book, notebooks_dir=REPO / "notebooks",
+                      results_dir=root, force=True)
+    table = pd.read_csv(root / "tables" / "results" / "table4_campaign.csv")
+    assert list(table.config) == ["cleanup_a3c", "harvest_a3c"] and (table.preset == "campaign").all()
+    text = json.dumps(nbformat.read(book / "generated" / "results.ipynb", as_version=4))
+    assert "2 of 18 configs finished; not yet: cleanup_visible" in text
 
 
 def test_schelling_notebook_outputs(smoke_book) -> None:

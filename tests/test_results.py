@@ -38,6 +38,20 @@ def test_available_runs_lists_both(results_dir):
     assert runs.finished.all() and all(list(seeds) == [0, 1] for seeds in runs.seeds)
 
 
+def test_finished_presets_lists_each_other_preset_with_its_finished_configs(results_dir, tmp_path):
+    root = tmp_path / "results"
+    shutil.copytree(results_dir, root)
+    for preset in ("campaign", "paper"):  # the smoke runs, as if trained on longer presets
+        shutil.copytree(results.run_dir(root, "box_trapped_a3c", "smoke"), results.run_dir(root, "box_trapped_a3c", preset))
+    (results.run_dir(root, "box_trapped_a3c", "paper") / "done").unlink()  # still training
+    configs = ["box_trapped_influence", "box_trapped_a3c", "cleanup_a3c"]
+    available = results.available_runs(root)
+    assert results.finished_presets(available, configs, "smoke") == {"campaign": ["box_trapped_a3c"]}
+    assert results.finished_presets(available, configs, "campaign") == {
+        "smoke": ["box_trapped_influence", "box_trapped_a3c"]}
+    assert results.finished_presets(available, ["cleanup_a3c"], "smoke") == {}
+
+
 def test_missing_run_names_the_file(results_dir):
     with pytest.raises(FileNotFoundError, match="cleanup_a3c"):
         results.load_metrics(["cleanup_a3c"], "smoke", results_dir)

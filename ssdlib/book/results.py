@@ -85,6 +85,19 @@ def available_runs(results: str | Path | None = "results") -> pd.DataFrame:
                                        "device_name", "git_commit", "torch"])
 
 
+def finished_presets(available: pd.DataFrame, configs: list[str], exclude: str) -> dict[str, list[str]]:
+    """Per preset other than `exclude` (in name order), the configs of `configs` (in their
+    order) whose run has finished on it, from `available_runs`; presets with none are left
+    out. Longer runs (the GPU campaign's `campaign` preset, `gpu`, `paper`) finish condition by
+    condition, and the book shows each as soon as it has."""
+    finished = available[available.finished.astype(bool) & available.config.isin(configs)]
+    out = {}
+    for preset, frame in sorted(finished.groupby("preset"), key=lambda item: item[0]):
+        if preset != exclude:
+            out[preset] = [c for c in configs if c in set(frame.config)]
+    return out
+
+
 def run_info(folder: str | Path) -> dict:
     """Seeds, whether finished, steps and hardware of one run folder."""
     folder = Path(folder)
