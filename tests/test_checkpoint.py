@@ -14,7 +14,7 @@ from ssdlib.train import main, train
 from ssdlib.training.conditions import Preset, load_config
 from ssdlib.training.conditions.presets import PRESETS
 from ssdlib.training.replay import load_trainer
-from ssdlib.training.state import CHECKPOINT_FORMAT, load_checkpoint
+from ssdlib.training.state import CHECKPOINT_FORMAT, READABLE_FORMATS, load_checkpoint
 from ssdlib.training.trainer import Trainer
 
 # ---------------------------------------------------------------------- a payload that would run code
@@ -291,7 +291,7 @@ def test_checkpoint_of_another_format_is_a_clear_error(run_folder, value):
     else:
         data["format"] = value
     torch.save(data, checkpoint)
-    message = rf"checkpoint format {value!r} is not {CHECKPOINT_FORMAT}.*another version of ssdlib"
+    message = rf"checkpoint format {value!r} is not one of {re.escape(str(READABLE_FORMATS))}.*another version of ssdlib"
     trainer = Trainer(load_config(config), TINY, [0], "cpu")
     before = {k: v.clone() for k, v in trainer.net.state_dict().items()}
     with pytest.raises(ValueError, match=message):

@@ -94,7 +94,8 @@ def finished_presets(available: pd.DataFrame, configs: list[str], exclude: str) 
     out = {}
     for preset, frame in sorted(finished.groupby("preset"), key=lambda item: item[0]):
         if preset != exclude:
-            out[preset] = [c for c in configs if c in set(frame.config)]
+            done = set(frame.config)
+            out[preset] = [c for c in configs if c in done]
     return out
 
 

@@ -79,8 +79,9 @@ class TrainingState:
     def restore(self, data: dict) -> None:
         """Continue from `checkpoint()`'s output, exactly where it was taken."""
         if data.get("format") not in READABLE_FORMATS:
-            raise ValueError(f"checkpoint format {data.get('format')!r} is not {CHECKPOINT_FORMAT}: "
-                             "it was written by another version of ssdlib; retrain the run")
+            raise ValueError(f"checkpoint format {data.get('format')!r} is not one of {READABLE_FORMATS} (this "
+                             f"version writes {CHECKPOINT_FORMAT}): it was written by another version of "
+                             "ssdlib; retrain the run")
         self.net.load_state_dict(data["net"])
         self.optimizer.load_state_dict(data["optimizer"])
         self.generator.set_state(data["generator"].cpu())
